@@ -1,0 +1,96 @@
+// Every app shape chaussette serves, turned into one (req, res) listener.
+// Detection is by what the value can do, not by instanceof, so that two
+// copies of a framework (or a wrapper around one) are still recognised.
+
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import { Server as NetServer } from 'node:net';
+
+export type Listener = (req: IncomingMessage, res: ServerResponse) => unknown;
+
+export interface AdaptedApp {
+  /** What the app was recognised as, for the "Application is ..." line. */
+  kind: string;
+  listener: Listener;
+  /** Framework teardown (Fastify's onClose hooks), run after the drain. */
+  close?: () => Promise<void>;
+}
+
+type AnyRecord = Record<string, unknown>;
+const isFunction = (value: unknown): value is (...args: unknown[]) => unknown => typeof value === 'function';
+const isObjectLike = (value: unknown): value is AnyRecord =>
+  (typeof value === 'object' && value !== null) || typeof value === 'function';
+
+/** Adapts a served value; returns undefined when it is a factory (or nothing servable). */
+export async function adaptServable(value: unknown): Promise<AdaptedApp | undefined> {
+  if (!isObjectLike(value)) return undefined;
+
+  // Fastify: an instance routes through its own handler once ready.
+  if (isFunction(value.routing) && isFunction(value.ready) && isFunction(value.inject)) {
+    await (value.ready as () => Promise<unknown>)();
+    const routing = value.routing as Listener;
+    return {
+      kind: 'a Fastify instance',
+      listener: (req, res) => routing(req, res),
+      close: async () => void (await (value.close as () => Promise<unknown>)()),
+    };
+  }
+  // Koa: callback() builds the (req, res) handler and handles its own errors.
+  if (isFunction(value.callback) && isFunction(value.use) && Array.isArray(value.middleware)) {
+    return { kind: 'a Koa app', listener: (value.callback as () => Listener)() };
+  }
+  // An http.Server someone built: serve through its own request listeners.
+  if (value instanceof NetServer) {
+    const server = value;
+    return { kind: 'an http.Server', listener: (req, res) => server.emit('request', req, res) };
+  }
+  // Express, Connect and plain listeners take (req, res[, next]).
+  if (isFunction(value) && !isClass(value) && (isFunction(value.handle) || value.length >= 2)) {
+    const kind = isFunction(value.handle) ? 'a (req, res, next) app (Express/Connect)' : 'a (req, res) listener';
+    return { kind, listener: value as Listener };
+  }
+  // Fetch-style handlers (Hono, { fetch }): adapted by @hono/node-server, a
+  // maintained Request/Response bridge, loaded only for apps that need it.
+  if (!isFunction(value) && isFunction(value.fetch)) {
+    const { getRequestListener } = await import('@hono/node-server');
+    const fetch = (value.fetch as (request: Request) => Response | Promise<Response>).bind(value);
+    const listener = getRequestListener(fetch, {
+      // Rethrow so that the request guard answers 500 and logs, as for every shape.
+      errorHandler: (error) => {
+        throw error;
+      },
+    });
+    return { kind: 'a fetch handler', listener: listener as unknown as Listener };
+  }
+  // Polka keeps its listener in .handler.
+  if (!isFunction(value) && isFunction(value.handler) && isFunction(value.use)) {
+    const handler = (value.handler as Listener).bind(value);
+    return { kind: 'a Polka app', listener: handler };
+  }
+  return undefined;
+}
+
+/** A function of at most one parameter that is not a listener: called with the extra args. */
+export function isFactory(value: unknown): value is (args: string[]) => unknown {
+  return isFunction(value) && !isClass(value) && value.length <= 1 && !isFunction((value as unknown as AnyRecord).handle);
+}
+
+function isClass(value: (...args: unknown[]) => unknown): boolean {
+  return /^class[\s{]/.test(Function.prototype.toString.call(value));
+}
+
+/** What a value is, in a few words, for "app X is <this>, which chaussette cannot serve". */
+export function describeValue(value: unknown): string {
+  if (value === undefined) return 'undefined';
+  if (value === null) return 'null';
+  if (typeof value === 'function') {
+    if (isClass(value as (...args: unknown[]) => unknown)) return `the class ${value.name || '(anonymous)'}`;
+    return `a function of ${value.length} parameter(s)`;
+  }
+  if (typeof value === 'object') {
+    const keys = Object.keys(value).slice(0, 6);
+    return keys.length ? `an object with keys ${keys.join(', ')}` : 'an empty object';
+  }
+  return `a ${typeof value} (${JSON.stringify(value)})`;
+}
+
+export type { RequestListener };

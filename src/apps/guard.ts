@@ -1,0 +1,29 @@
+// One request's failure stays one request's failure: a listener that throws
+// or rejects gets its request answered 500 (or its connection reset when the
+// response had already started), the error is logged with its stack, and the
+// server keeps serving.
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import type { Listener } from './adapt.js';
+
+export function guardListener(listener: Listener, log: Logger): (req: IncomingMessage, res: ServerResponse) => void {
+  const fail = (error: unknown, req: IncomingMessage, res: ServerResponse): void => {
+    log.error({ err: error, method: req.method, url: req.url }, 'request failed: the app threw');
+    if (!res.headersSent) {
+      res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' });
+      res.end('Internal Server Error\n');
+    } else if (!res.writableEnded) {
+      // The status line is gone; a truncated body must not look complete.
+      res.destroy();
+    }
+  };
+  return (req, res) => {
+    try {
+      const result = listener(req, res) as PromiseLike<unknown> | undefined;
+      if (result && typeof result.then === 'function') result.then(undefined, (error: unknown) => fail(error, req, res));
+    } catch (error) {
+      fail(error, req, res);
+    }
+  };
+}

@@ -1,0 +1,38 @@
+// From an app spec on the command line to an adapted app: find the module,
+// import it, pick the export, call it if it is a factory, adapt the result.
+
+import { describeError, errors } from '../errors.js';
+import { exportNames, importFile, pickExport, resolveModuleFile, splitSpec } from '../modules.js';
+import { type AdaptedApp, adaptServable, describeValue, isFactory } from './adapt.js';
+import { hello } from './hello.js';
+
+export async function loadApp(spec: string | undefined, args: string[], cwd: string): Promise<AdaptedApp & { name: string }> {
+  if (spec === undefined) return { name: 'the built-in hello app', kind: 'a (req, res) listener', listener: hello };
+
+  const { module, exportName } = splitSpec(spec);
+  const file = resolveModuleFile(module, cwd);
+  if (!file) throw errors.appNotFound(spec, module);
+
+  let namespace: Record<string, unknown>;
+  try {
+    namespace = await importFile(file);
+  } catch (error) {
+    throw errors.appImportFailed(spec, describeError(error));
+  }
+  const picked = pickExport(namespace, exportName);
+  if (!picked.found) throw errors.appExportMissing(spec, exportName ?? 'default', exportNames(namespace));
+
+  const direct = await adaptServable(picked.value);
+  if (direct) return { name: spec, ...direct };
+  if (!isFactory(picked.value)) throw errors.appShape(spec, describeValue(picked.value));
+
+  let made: unknown;
+  try {
+    made = await picked.value(args);
+  } catch (error) {
+    throw errors.appFactoryFailed(spec, describeError(error));
+  }
+  const adapted = await adaptServable(made);
+  if (!adapted) throw errors.appShape(spec, `a factory that returned ${describeValue(made)}`);
+  return { name: spec, ...adapted, kind: `${adapted.kind} from a factory` };
+}

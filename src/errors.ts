@@ -1,0 +1,171 @@
+// Every failure a user can cause, in one catalogue. Each has a stable code,
+// a one-line message that says what is wrong, a hint that says what to do,
+// and a sysexits(3) exit code, so that a manager (systemd, Circus,
+// Supervisor) and the person reading its log both learn what happened.
+
+export const ExitCode = {
+  ok: 0,
+  /** EX_USAGE: the command line is wrong. */
+  usage: 64,
+  /** EX_UNAVAILABLE: a resource is taken (the port is in use). */
+  unavailable: 69,
+  /** EX_SOFTWARE: the app, a hook or a preload threw while starting. */
+  software: 70,
+  /** EX_NOPERM: the operating system refused (privileged port, socket path). */
+  noPermission: 77,
+  /** EX_CONFIG: what we were handed is unusable (fd, environment, app spec). */
+  config: 78,
+} as const;
+
+export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
+
+export class ChaussetteError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly hint: string | undefined,
+    readonly exitCode: ExitCodeValue,
+  ) {
+    super(message);
+    this.name = 'ChaussetteError';
+  }
+
+  /** The one line printed on stderr before exiting. */
+  oneLine(): string {
+    const hint = this.hint ? ` (hint: ${this.hint})` : '';
+    return `chaussette: ${this.code}: ${this.message}${hint}`;
+  }
+}
+
+const make =
+  <A extends unknown[]>(code: string, exitCode: ExitCodeValue, build: (...args: A) => [string, string?]) =>
+  (...args: A) => {
+    const [message, hint] = build(...args);
+    return new ChaussetteError(code, message, hint, exitCode);
+  };
+
+const WRAPPER_HINT = 'start chaussette with exec, not through npx, npm or a shell that forks';
+
+export const errors = {
+  usage: make('ERR_USAGE', ExitCode.usage, (message: string) => [message, 'see chaussette --help']),
+  fdAndAddress: make('ERR_USAGE_FD_AND_ADDRESS', ExitCode.usage, (source: string) => [
+    `--fd and --host/--port were both given (${source}); a socket comes from one or the other`,
+    'drop --host/--port to serve inherited sockets, or drop --fd to bind one',
+  ]),
+  badOptionValue: make('ERR_USAGE_VALUE', ExitCode.usage, (option: string, value: string, expected: string) => [
+    `${option} ${JSON.stringify(value)} is not ${expected}`,
+    'see chaussette --help',
+  ]),
+
+  listenFdsNotNumber: make('ERR_LISTEN_FDS', ExitCode.config, (value: string) => [
+    `LISTEN_FDS=${JSON.stringify(value)} is not a number of file descriptors`,
+    'the service manager sets LISTEN_FDS; unset it if you set it by hand',
+  ]),
+  listenPidNotNumber: make('ERR_LISTEN_PID', ExitCode.config, (value: string) => [
+    `LISTEN_PID=${JSON.stringify(value)} is not a process id`,
+    'the service manager sets LISTEN_PID; unset it if you set it by hand',
+  ]),
+  listenFdNamesCount: make('ERR_LISTEN_FDNAMES', ExitCode.config, (names: number, fds: number) => [
+    `LISTEN_FDNAMES has ${names} name(s) but LISTEN_FDS=${fds}`,
+    'each passed socket needs exactly one name; check FileDescriptorName= in the socket unit',
+  ]),
+  fdNameWithoutSystemd: make('ERR_FD_NAME_NO_SYSTEMD', ExitCode.config, (name: string, why: string) => [
+    `--fd ${name}: no named sockets to choose from (${why})`,
+    `names come from systemd (LISTEN_FDNAMES); give a number such as --fd 3, or ${WRAPPER_HINT}`,
+  ]),
+  fdNameUnknown: make('ERR_FD_NAME_UNKNOWN', ExitCode.config, (name: string, known: string[]) => [
+    `--fd ${name}: no socket of that name; systemd passed ${known.map((n) => JSON.stringify(n)).join(', ')}`,
+    'set FileDescriptorName= in the socket unit, or use one of the names above',
+  ]),
+
+  fdNotOpen: make('ERR_FD_NOT_OPEN', ExitCode.config, (fd: number) => [
+    `fd ${fd} is not open in this process`,
+    fd >= 3 ? `the parent must pass fd ${fd} without close-on-exec; a wrapper that closes fds (or forks) loses it: ${WRAPPER_HINT}` : 'the parent must hand over a listening socket at that number',
+  ]),
+  fdNotSocket: make('ERR_FD_NOT_SOCKET', ExitCode.config, (fd: number, what: string) => [
+    `fd ${fd} is ${what}, not a socket`,
+    fd === 0 ? 'only a manager such as Supervisor (fcgi-program) puts a socket on fd 0' : 'pass the number of a listening socket the manager opened',
+  ]),
+  fdDatagram: make('ERR_FD_DATAGRAM', ExitCode.config, (fd: number, what: string) => [
+    `fd ${fd} is a ${what} socket; HTTP needs a stream socket`,
+    'use ListenStream= (systemd) or a tcp:// / unix:// socket in the manager',
+  ]),
+  fdNotListening: make('ERR_FD_NOT_LISTENING', ExitCode.config, (fd: number, what: string) => [
+    `fd ${fd} is ${what}, not a listening socket`,
+    'pass a socket the manager bound and put in listening state (Accept=no)',
+  ]),
+  fdNotBound: make('ERR_FD_NOT_BOUND', ExitCode.config, (fd: number, landed: string) => [
+    `fd ${fd} is a socket that was never bound; listening on it picked the random address ${landed}`,
+    'the manager must bind the socket to its address before passing it',
+  ]),
+
+  addressInUse: make('ERR_ADDRESS_IN_USE', ExitCode.unavailable, (where: string) => [
+    `${where} is already in use`,
+    'stop whatever listens there, choose another --port, or let systemd own the socket',
+  ]),
+  permissionDenied: make('ERR_PERMISSION', ExitCode.noPermission, (where: string, isPrivilegedPort: boolean) => [
+    `permission denied binding ${where}`,
+    isPrivilegedPort
+      ? 'ports below 1024 need privileges; let systemd socket activation (or Circus/Supervisor) bind it and pass the fd, so chaussette runs unprivileged'
+      : 'check the directory permissions, or let the manager create the socket',
+  ]),
+  unixSocketLive: make('ERR_UNIX_SOCKET_LIVE', ExitCode.unavailable, (path: string) => [
+    `unix:${path} is served by another process`,
+    'stop that process, or choose another path',
+  ]),
+  unixPathNotSocket: make('ERR_UNIX_PATH_NOT_SOCKET', ExitCode.config, (path: string) => [
+    `unix:${path} exists and is not a socket; refusing to replace it`,
+    'choose a path that is free or holds a stale socket',
+  ]),
+  cannotListen: make('ERR_LISTEN', ExitCode.config, (where: string, reason: string) => [
+    `cannot listen on ${where}: ${reason}`,
+    undefined,
+  ]),
+
+  appNotFound: make('ERR_APP_NOT_FOUND', ExitCode.config, (spec: string, resolved: string) => [
+    `app ${JSON.stringify(spec)}: cannot find module ${resolved}`,
+    'give a path (./server.js), a package name, optionally with :export',
+  ]),
+  appImportFailed: make('ERR_APP_IMPORT', ExitCode.software, (spec: string, reason: string) => [
+    `app ${JSON.stringify(spec)} threw while loading: ${reason}`,
+    'run it with node directly to see the full error',
+  ]),
+  appExportMissing: make('ERR_APP_EXPORT', ExitCode.config, (spec: string, name: string, available: string[]) => [
+    `app ${JSON.stringify(spec)} has no export ${JSON.stringify(name)}; it exports ${available.length ? available.join(', ') : 'nothing'}`,
+    'name an existing export after the colon, e.g. ./app.js:handler',
+  ]),
+  appShape: make('ERR_APP_SHAPE', ExitCode.config, (spec: string, found: string) => [
+    `app ${JSON.stringify(spec)} is ${found}, which chaussette cannot serve`,
+    'export a (req, res) listener (Express, Connect), a Koa app, a Fastify instance, an object with fetch(request) (Hono), or a factory returning one',
+  ]),
+  appFactoryFailed: make('ERR_APP_FACTORY', ExitCode.software, (spec: string, reason: string) => [
+    `app ${JSON.stringify(spec)}: its factory failed: ${reason}`,
+    undefined,
+  ]),
+  moduleNotFound: make('ERR_MODULE_NOT_FOUND', ExitCode.config, (what: string, spec: string) => [
+    `${what} ${JSON.stringify(spec)}: cannot find module`,
+    'give a path (./hook.js) or an installed package name',
+  ]),
+  moduleFailed: make('ERR_MODULE_FAILED', ExitCode.software, (what: string, spec: string, reason: string) => [
+    `${what} ${JSON.stringify(spec)} failed: ${reason}`,
+    undefined,
+  ]),
+  unknownBackend: make('ERR_BACKEND', ExitCode.usage, (name: string, known: string[]) => [
+    `backend ${JSON.stringify(name)} is not known; available: ${known.join(', ')}`,
+    undefined,
+  ]),
+  logOutput: make('ERR_LOG_OUTPUT', ExitCode.config, (path: string, reason: string) => [
+    `cannot write the log to ${path}: ${reason}`,
+    'give a writable file, or - for standard output',
+  ]),
+};
+
+/** A one-line description of any thrown value, for messages. */
+export function describeError(error: unknown): string {
+  if (error instanceof Error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const first = error.message.split('\n')[0] ?? '';
+    return code && !first.includes(code) ? `${code}: ${first}` : first;
+  }
+  return String(error);
+}

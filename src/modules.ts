@@ -1,0 +1,88 @@
+// Loading a user module named on the command line: `./app.js`,
+// `examples/app.mjs:handler`, `my-pkg:createApp`. Paths are relative to the
+// working directory; packages resolve from it too, as `node` would for a
+// script there. Used for the app, the hooks and --require.
+
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+export interface ModuleSpec {
+  module: string;
+  exportName: string | undefined;
+}
+
+const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
+
+/** `./app.mjs:handler` -> module `./app.mjs`, export `handler`; `./app.js` -> no export named. */
+export function splitSpec(spec: string): ModuleSpec {
+  const colon = spec.lastIndexOf(':');
+  if (colon > 0) {
+    const exportName = spec.slice(colon + 1);
+    if (IDENTIFIER.test(exportName)) return { module: spec.slice(0, colon), exportName };
+  }
+  return { module: spec, exportName: undefined };
+}
+
+function isPathLike(module: string, cwd: string): boolean {
+  return /^\.{1,2}(\/|$)/.test(module) || isAbsolute(module) || existsSync(resolve(cwd, module));
+}
+
+/** The file a module spec names, or undefined when there is none. */
+export function resolveModuleFile(module: string, cwd: string): string | undefined {
+  const require = createRequire(join(cwd, 'noop.js'));
+  const candidate = isPathLike(module, cwd) ? resolve(cwd, module) : module;
+  try {
+    return require.resolve(candidate);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    // An ESM-only package exports no "require" entry; find its "import" one.
+    if (code === 'ERR_PACKAGE_PATH_NOT_EXPORTED' && !isPathLike(module, cwd)) return resolveEsmOnlyPackage(module, cwd);
+    return undefined;
+  }
+}
+
+function resolveEsmOnlyPackage(name: string, cwd: string): string | undefined {
+  for (let dir = cwd; ; dir = dirname(dir)) {
+    const pkgDir = join(dir, 'node_modules', name);
+    const manifest = join(pkgDir, 'package.json');
+    if (existsSync(manifest)) {
+      const pkg = JSON.parse(readFileSync(manifest, 'utf8')) as { exports?: unknown };
+      const root = typeof pkg.exports === 'object' && pkg.exports && '.' in pkg.exports ? (pkg.exports as Record<string, unknown>)['.'] : pkg.exports;
+      const entry = pickImportEntry(root);
+      return entry ? join(pkgDir, entry) : undefined;
+    }
+    if (dirname(dir) === dir) return undefined;
+  }
+}
+
+function pickImportEntry(entry: unknown): string | undefined {
+  if (typeof entry === 'string') return entry;
+  if (typeof entry !== 'object' || entry === null) return undefined;
+  const conditions = entry as Record<string, unknown>;
+  for (const condition of ['node', 'import', 'default']) {
+    const found = pickImportEntry(conditions[condition]);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+export async function importFile(file: string): Promise<Record<string, unknown>> {
+  return (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+}
+
+/** The export a spec names; a CommonJS module's named exports may only exist on its default. */
+export function pickExport(namespace: Record<string, unknown>, exportName: string | undefined): { found: boolean; value: unknown } {
+  const name = exportName ?? 'default';
+  if (name in namespace) return { found: true, value: namespace[name] };
+  const fallback = namespace.default as Record<string, unknown> | undefined;
+  if (exportName && fallback && (typeof fallback === 'object' || typeof fallback === 'function') && exportName in fallback) {
+    return { found: true, value: fallback[exportName] };
+  }
+  return { found: false, value: undefined };
+}
+
+export function exportNames(namespace: Record<string, unknown>): string[] {
+  return Object.keys(namespace).filter((key) => key !== '__esModule' && key !== 'module.exports');
+}
