@@ -1,0 +1,79 @@
+// Options: command line over CHAUSSETTE_* over defaults, and usage errors.
+import t from 'tap';
+import { ChaussetteError } from '../src/errors.js';
+import { OPTION_TABLE, envName, parseCommandLine, type Options } from '../src/options.js';
+
+const parse = (argv: string[], env: NodeJS.ProcessEnv = {}): Options => {
+  const result = parseCommandLine(argv, env, '1.2.3');
+  if (result.kind !== 'run') throw new Error('expected options');
+  return result.options;
+};
+const usageError = (argv: string[], env: NodeJS.ProcessEnv = {}): ChaussetteError => {
+  try {
+    parse(argv, env);
+  } catch (error) {
+    if (error instanceof ChaussetteError) return error;
+    throw error;
+  }
+  throw new Error('expected a usage error');
+};
+
+t.test('defaults', async (t) => {
+  const options = parse([]);
+  t.match(options, { app: undefined, args: [], host: 'localhost', port: 8080, fds: [], socketChoice: 'none', backlog: undefined, backend: 'http', gracefulTimeout: 30, logLevel: 'info', logOutput: '-' });
+});
+
+t.test('app, export and factory args; options after the app belong to it', async (t) => {
+  const options = parse(['--port', '9000', './app.mjs:create', 'one', '--two']);
+  t.equal(options.app, './app.mjs:create');
+  t.same(options.args, ['one', '--two']);
+  t.equal(options.port, 9000);
+});
+
+t.test('every option has a CHAUSSETTE_* twin; the command line wins', async (t) => {
+  t.equal(envName('--graceful-timeout <seconds>'), 'CHAUSSETTE_GRACEFUL_TIMEOUT');
+  const env = { CHAUSSETTE_PORT: '9001', CHAUSSETTE_GRACEFUL_TIMEOUT: '5', CHAUSSETTE_LOG_LEVEL: 'debug', CHAUSSETTE_APP: './x.js', CHAUSSETTE_ARGS: 'a b' };
+  t.match(parse([], env), { port: 9001, gracefulTimeout: 5, logLevel: 'debug', app: './x.js', args: ['a', 'b'], socketChoice: 'address' });
+  t.match(parse(['--port', '9002', './y.js'], env), { port: 9002, app: './y.js', args: [] });
+  for (const spec of OPTION_TABLE) t.match(envName(spec.flags), /^CHAUSSETTE_[A-Z_]+$/);
+});
+
+t.test('--fd repeats, splits on commas, and comes from CHAUSSETTE_FD', async (t) => {
+  t.same(parse(['--fd', '3', '--fd', 'web,admin']).fds, ['3', 'web', 'admin']);
+  t.same(parse([], { CHAUSSETTE_FD: '0' }).fds, ['0']);
+  t.equal(parse([], { CHAUSSETTE_FD: '0' }).socketChoice, 'fd');
+});
+
+t.test('--fd with --host/--port in one layer is a usage error; across layers the command line wins', async (t) => {
+  const error = usageError(['--fd', '3', '--port', '80']);
+  t.equal(error.code, 'ERR_USAGE_FD_AND_ADDRESS');
+  t.equal(error.exitCode, 64);
+  t.equal(usageError([], { CHAUSSETTE_FD: '3', CHAUSSETTE_HOST: '0.0.0.0' }).code, 'ERR_USAGE_FD_AND_ADDRESS');
+  t.equal(parse(['--fd', '3'], { CHAUSSETTE_PORT: '80' }).socketChoice, 'fd');
+  t.equal(parse(['--port', '81'], { CHAUSSETTE_FD: '3' }).socketChoice, 'address');
+});
+
+t.test('bad values are usage errors naming the option', async (t) => {
+  for (const [argv, env, pattern] of [
+    [['--port', '70000'], {}, /--port "70000" is not a port number/],
+    [['--port', 'http'], {}, /--port "http"/],
+    [['--graceful-timeout', '-1'], {}, /--graceful-timeout "-1" is not a number of seconds/],
+    [['--log-level', 'loud'], {}, /--log-level "loud" is not one of fatal, error/],
+    [['--backlog', '0'], {}, /--backlog "0"/],
+    [[], { CHAUSSETTE_PORT: 'x' }, /CHAUSSETTE_PORT "x"/],
+    [['--nope'], {}, /unknown option '--nope'/],
+    [['--port'], {}, /option '--port <port>' argument missing/],
+  ] as const) {
+    const error = usageError([...argv], env);
+    t.equal(error.exitCode, 64, `${argv.join(' ')} exits 64`);
+    t.match(error.oneLine(), pattern);
+  }
+});
+
+t.test('--help and --version exit 0 with their text', async (t) => {
+  const help = parseCommandLine(['--help'], {}, '1.2.3');
+  t.equal(help.kind, 'exit');
+  t.match(help.kind === 'exit' && help.output, /Usage: chaussette \[options\] \[app\] \[args\.\.\.\]/);
+  const version = parseCommandLine(['--version'], {}, '1.2.3');
+  t.equal(version.kind === 'exit' && version.output.trim(), '1.2.3');
+});
