@@ -539,6 +539,15 @@ function printReport(metrics, load, cold, rss) {
       ...load.map((r) => [String(r.round), r.server, String(Math.round(r.keepAlive.rps)), fmtMs(r.keepAlive.p99Ms), String(Math.round(r.close.rps)), fmtMs(r.close.p99Ms), r.close.socketErrors ?? 'none']),
     ]),
   );
+  // The spread shows how much of a ratio the machine's own noise could explain.
+  console.log('\nspread over rounds (min..max):');
+  for (const [mode, field, format] of [['keepAlive', 'rps', Math.round], ['keepAlive', 'p99Ms', fmtMs], ['close', 'rps', Math.round], ['close', 'p99Ms', fmtMs]]) {
+    const spread = ORDER.map((name) => {
+      const values = load.filter((r) => r.server === name).map((r) => r[mode][field]);
+      return `${name} ${format(Math.min(...values))}..${format(Math.max(...values))}`;
+    });
+    console.log(`  ${mode} ${field}: ${spread.join(', ')}`);
+  }
   for (const name of ORDER) {
     console.log(`\ncold start ${name} (ms): ${pick(cold, name, 'ms').map(fmtMs).join(' ')}`);
     console.log(`idle RSS ${name} (MB): ${pick(rss, name, 'mb').map((v) => v.toFixed(1)).join(' ')}`);
@@ -550,7 +559,7 @@ function writeResults(metrics, load, cold, rss, startedAt, timeWaitBefore) {
   const results = {
     date: startedAt.toISOString(),
     durationSeconds: Math.round((Date.now() - startedAt.getTime()) / 1000),
-    environment: { node: process.version, wrk: wrkVersion, cpus: os.cpus().length, kernel: os.release(), loadAverageAtEnd: os.loadavg() },
+    environment: { node: process.version, wrk: wrkVersion, cpus: os.cpus().length, kernel: os.release(), loadAverageAtStart, loadAverageAtEnd: os.loadavg() },
     // TIME_WAIT sockets when cold start and RSS were measured (see waitForQuietTcpTable).
     tcpTimeWaitAtColdStart: timeWaitBefore,
     config,
@@ -572,6 +581,8 @@ function estimatedSeconds() {
   return load + config.cold * ORDER.length * 1.5 + config.rss * ORDER.length * 3;
 }
 
+let loadAverageAtStart = null;
+
 async function main() {
   checkPrerequisites();
   const estimate = estimatedSeconds();
@@ -580,6 +591,7 @@ async function main() {
   const startedAt = new Date();
   // Anything else busy on the machine skews both servers, but not evenly.
   const [load1] = os.loadavg();
+  loadAverageAtStart = os.loadavg();
   if (load1 > 0.5) log(`bench: warning: load average is ${load1.toFixed(2)}; other processes may skew the numbers`);
   log(`bench: about ${Math.round(estimate)} s (BENCH_ROUNDS=${config.rounds} BENCH_SECONDS=${config.seconds} BENCH_COLD=${config.cold} BENCH_RSS=${config.rss})`);
 

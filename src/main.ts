@@ -6,7 +6,7 @@
 
 import { readFileSync } from 'node:fs';
 import type { RequestListener } from 'node:http';
-import { guardListener } from './apps/guard.js';
+import { guardListener, REQUEST_FAILED } from './apps/guard.js';
 import { loadApp } from './apps/load.js';
 import { getBackend } from './backends/index.js';
 import { ChaussetteError, describeError, ExitCode } from './errors.js';
@@ -66,7 +66,7 @@ async function serve(options: Options, log: Logger): Promise<void> {
 
   const stopping = installSignalHandlers(log);
   await preload(options.require, cwd);
-  const app = await loadApp(options.app, options.args, cwd);
+  const app = await loadApp(options.app, options.args, cwd, (error) => log.error({ err: error }, REQUEST_FAILED));
   log.info(`Application is ${app.name} (${app.kind})`);
   const preHook = await loadHook('--pre-hook', options.preHook, cwd);
   const postHook = await loadHook('--post-hook', options.postHook, cwd);

@@ -20,8 +20,11 @@ const isFunction = (value: unknown): value is (...args: unknown[]) => unknown =>
 const isObjectLike = (value: unknown): value is AnyRecord =>
   (typeof value === 'object' && value !== null) || typeof value === 'function';
 
+/** Where adapters that catch errors themselves report them (the fetch bridge does). */
+export type ReportError = (error: unknown) => void;
+
 /** Adapts a served value; returns undefined when it is a factory (or nothing servable). */
-export async function adaptServable(value: unknown): Promise<AdaptedApp | undefined> {
+export async function adaptServable(value: unknown, reportError: ReportError): Promise<AdaptedApp | undefined> {
   if (!isObjectLike(value)) return undefined;
 
   // Fastify: an instance routes through its own handler once ready.
@@ -54,9 +57,11 @@ export async function adaptServable(value: unknown): Promise<AdaptedApp | undefi
     const { getRequestListener } = await import('@hono/node-server');
     const fetch = (value.fetch as (request: Request) => Response | Promise<Response>).bind(value);
     const listener = getRequestListener(fetch, {
-      // Rethrow so that the request guard answers 500 and logs, as for every shape.
+      // The bridge catches the handler's errors itself; answer them as the
+      // request guard does for every other shape, without leaking the message.
       errorHandler: (error) => {
-        throw error;
+        reportError(error);
+        return new Response('Internal Server Error\n', { status: 500, headers: { 'content-type': 'text/plain; charset=utf-8', connection: 'close' } });
       },
     });
     return { kind: 'a fetch handler', listener: listener as unknown as Listener };

@@ -7,9 +7,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { Listener } from './adapt.js';
 
+export const REQUEST_FAILED = 'request failed: the app threw';
+
 export function guardListener(listener: Listener, log: Logger): (req: IncomingMessage, res: ServerResponse) => void {
   const fail = (error: unknown, req: IncomingMessage, res: ServerResponse): void => {
-    log.error({ err: error, method: req.method, url: req.url }, 'request failed: the app threw');
+    log.error({ err: error, method: req.method, url: req.url }, REQUEST_FAILED);
     if (!res.headersSent) {
       res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' });
       res.end('Internal Server Error\n');

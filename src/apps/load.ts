@@ -3,10 +3,15 @@
 
 import { describeError, errors } from '../errors.js';
 import { exportNames, importFile, pickExport, resolveModuleFile, splitSpec } from '../modules.js';
-import { type AdaptedApp, adaptServable, describeValue, isFactory } from './adapt.js';
+import { type AdaptedApp, adaptServable, describeValue, isFactory, type ReportError } from './adapt.js';
 import { hello } from './hello.js';
 
-export async function loadApp(spec: string | undefined, args: string[], cwd: string): Promise<AdaptedApp & { name: string }> {
+export async function loadApp(
+  spec: string | undefined,
+  args: string[],
+  cwd: string,
+  reportError: ReportError,
+): Promise<AdaptedApp & { name: string }> {
   if (spec === undefined) return { name: 'the built-in hello app', kind: 'a (req, res) listener', listener: hello };
 
   const { module, exportName } = splitSpec(spec);
@@ -22,7 +27,7 @@ export async function loadApp(spec: string | undefined, args: string[], cwd: str
   const picked = pickExport(namespace, exportName);
   if (!picked.found) throw errors.appExportMissing(spec, exportName ?? 'default', exportNames(namespace));
 
-  const direct = await adaptServable(picked.value);
+  const direct = await adaptServable(picked.value, reportError);
   if (direct) return { name: spec, ...direct };
   if (!isFactory(picked.value)) throw errors.appShape(spec, describeValue(picked.value));
 
@@ -32,7 +37,7 @@ export async function loadApp(spec: string | undefined, args: string[], cwd: str
   } catch (error) {
     throw errors.appFactoryFailed(spec, describeError(error));
   }
-  const adapted = await adaptServable(made);
+  const adapted = await adaptServable(made, reportError);
   if (!adapted) throw errors.appShape(spec, `a factory that returned ${describeValue(made)}`);
   return { name: spec, ...adapted, kind: `${adapted.kind} from a factory` };
 }

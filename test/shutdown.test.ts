@@ -1,0 +1,102 @@
+// Graceful shutdown: nothing in flight is cut while time remains; idle
+// keep-alive connections do not hold the exit; the deadline is kept.
+import t from 'tap';
+import { Agent } from 'node:http';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cleanEnv, request, sleep, startChaussette, type Running } from './helpers.js';
+
+const SLOW = 'test/fixtures/apps/slow.mjs';
+
+async function serve(t: Tap.Test, args: string[], env?: NodeJS.ProcessEnv): Promise<Running> {
+  const running = await startChaussette(['--host', '127.0.0.1', '--port', '0', ...args], { env });
+  t.teardown(() => running.stop('SIGKILL'));
+  return running;
+}
+
+t.test('a slow request in flight at SIGTERM completes, marked Connection: close', async (t) => {
+  const running = await serve(t, [SLOW]);
+  const inFlight = request({ port: running.port(), path: '/?ms=800' });
+  await sleep(150);
+  const signalled = Date.now();
+  running.child.kill('SIGTERM');
+  const res = await inFlight;
+  t.equal(res.status, 200);
+  t.equal(res.body, 'done after 800 ms\n', 'the whole body arrived');
+  t.equal(res.headers.connection, 'close');
+  t.equal(await running.exited, 0);
+  const took = Date.now() - signalled;
+  t.ok(took < 3000, `exits when the request is done, not after the keep-alive timeout (${took} ms)`);
+  t.ok(running.lines.some((line) => /^Received SIGTERM: draining 1 connection/.test(line.msg)));
+});
+
+t.test('an idle keep-alive client is closed cleanly at once; an in-flight one after its response', async (t) => {
+  const running = await serve(t, [SLOW]);
+  const agent = new Agent({ keepAlive: true, maxSockets: 2 });
+  t.teardown(() => agent.destroy());
+  const first = await request({ port: running.port(), agent });
+  t.equal(first.headers.connection, 'keep-alive', 'keep-alive while serving');
+  // Two connections: one idle, one with a request under way.
+  const busy = request({ port: running.port(), path: '/?ms=600', agent: new Agent({ keepAlive: true }) });
+  await sleep(100);
+  const idleSockets = Object.values(agent.freeSockets).flat();
+  t.equal(idleSockets.length, 1, 'one idle keep-alive connection');
+  const idleClosed = new Promise<boolean>((resolve) => idleSockets[0]!.once('close', (hadError) => resolve(hadError)));
+  const signalled = Date.now();
+  running.child.kill('SIGTERM');
+  t.equal(await idleClosed, false, 'the idle connection ends with a clean FIN, no error');
+  t.ok(Date.now() - signalled < 500, 'and at once');
+  const res = await busy;
+  t.equal(res.body, 'done after 600 ms\n');
+  t.equal(res.headers.connection, 'close');
+  t.equal(await running.exited, 0);
+});
+
+t.test('the graceful timeout is honoured: what remains is closed by force, exit 0', async (t) => {
+  const running = await serve(t, ['--graceful-timeout', '1', SLOW]);
+  const cut = request({ port: running.port(), path: '/?ms=10000', timeoutMs: 20000 });
+  await sleep(100);
+  const signalled = Date.now();
+  running.child.kill('SIGTERM');
+  await t.rejects(cut, 'the request still running at the deadline is cut');
+  t.equal(await running.exited, 0);
+  const took = Date.now() - signalled;
+  t.ok(took >= 900 && took < 4000, `exit about 1 s after SIGTERM (${took} ms)`);
+  t.ok(running.lines.some((line) => line.msg === 'Graceful timeout reached: closed 1 connection(s) by force'));
+});
+
+t.test('a second signal exits at once', async (t) => {
+  const running = await serve(t, [SLOW]);
+  void request({ port: running.port(), path: '/?ms=20000', timeoutMs: 30000 }).catch(() => {});
+  await sleep(100);
+  running.child.kill('SIGINT');
+  await sleep(200);
+  const second = Date.now();
+  running.child.kill('SIGTERM');
+  t.equal(await running.exited, 143, 'exit 128+SIGTERM');
+  t.ok(Date.now() - second < 1000, 'at once');
+  t.ok(running.lines.some((line) => line.msg === 'Received SIGTERM again: exiting now'));
+});
+
+t.test('hooks get the options: pre before serving, post after stopping; CHAUSSETTE_* configure them', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'chaussette-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const log = join(dir, 'hooks.log');
+  const running = await serve(t, ['--pre-hook', 'test/fixtures/apps/hook.mjs:before', SLOW], cleanEnv({
+    HOOK_LOG: log,
+    CHAUSSETTE_POST_HOOK: 'test/fixtures/apps/hook.mjs:after',
+    CHAUSSETTE_GRACEFUL_TIMEOUT: '7',
+  }));
+  t.equal(readFileSync(log, 'utf8'), `pre 7 ${SLOW}\n`, 'the pre-hook ran before serving');
+  t.equal((await request({ port: running.port() })).status, 200);
+  running.child.kill('SIGTERM');
+  t.equal(await running.exited, 0);
+  t.equal(readFileSync(log, 'utf8'), `pre 7 ${SLOW}\npost 7\n`, 'the post-hook ran, awaited, before the exit');
+});
+
+t.test('--require preloads a module before the app', async (t) => {
+  const running = await serve(t, ['--require', './test/fixtures/apps/preload.cjs', 'test/fixtures/apps/echo-env.mjs']);
+  const { env } = JSON.parse((await request({ port: running.port() })).body) as { env: Record<string, string> };
+  t.equal(env.PRELOADED, 'yes');
+});
