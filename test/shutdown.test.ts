@@ -27,7 +27,7 @@ t.test('a slow request in flight at SIGTERM completes, marked Connection: close'
   t.equal(res.headers.connection, 'close');
   t.equal(await running.exited, 0);
   const took = Date.now() - signalled;
-  t.ok(took < 3000, `exits when the request is done, not after the keep-alive timeout (${took} ms)`);
+  t.ok(took < 6000, `exits when the request is done, not after the 65 s keep-alive timeout (${took} ms)`);
   t.ok(running.lines.some((line) => /^Received SIGTERM: draining 1 connection/.test(line.msg)));
 });
 
@@ -46,7 +46,7 @@ t.test('an idle keep-alive client is closed cleanly at once; an in-flight one af
   const signalled = Date.now();
   running.child.kill('SIGTERM');
   t.equal(await idleClosed, false, 'the idle connection ends with a clean FIN, no error');
-  t.ok(Date.now() - signalled < 500, 'and at once');
+  t.ok(Date.now() - signalled < 2000, 'at once, not after the 65 s keep-alive timeout');
   const res = await busy;
   t.equal(res.body, 'done after 600 ms\n');
   t.equal(res.headers.connection, 'close');
@@ -62,7 +62,7 @@ t.test('the graceful timeout is honoured: what remains is closed by force, exit 
   await t.rejects(cut, 'the request still running at the deadline is cut');
   t.equal(await running.exited, 0);
   const took = Date.now() - signalled;
-  t.ok(took >= 900 && took < 4000, `exit about 1 s after SIGTERM (${took} ms)`);
+  t.ok(took >= 900 && took < 6000, `exit about 1 s after SIGTERM, long before the 10 s request ends (${took} ms)`);
   t.ok(running.lines.some((line) => line.msg === 'Graceful timeout reached: closed 1 connection(s) by force'));
 });
 
@@ -75,7 +75,7 @@ t.test('a second signal exits at once', async (t) => {
   const second = Date.now();
   running.child.kill('SIGTERM');
   t.equal(await running.exited, 143, 'exit 128+SIGTERM');
-  t.ok(Date.now() - second < 1000, 'at once');
+  t.ok(Date.now() - second < 3000, 'at once, not when the 20 s request or 30 s timeout ends');
   t.ok(running.lines.some((line) => line.msg === 'Received SIGTERM again: exiting now'));
 });
 
