@@ -66,7 +66,7 @@ async function socketActivated(t: Tap.Test, listen: string[], fdnames: string | 
     child.kill('SIGTERM');
     await exited;
   });
-  for (let i = 0; i < 100 && (stderr.match(/Listening on/g) ?? []).length < listen.length; i++) await sleep(20);
+  for (let i = 0; i < 250 && (stderr.match(/Listening on/g) ?? []).length < listen.length; i++) await sleep(20);
   return { child, exited, output: () => stdout, stderr: () => stderr };
 }
 
@@ -118,10 +118,10 @@ t.test('LISTEN_PID of another process (a wrapper that forked): fds ignored, warn
   });
   t.teardown(() => running.stop());
   // The activator execs only on a first connection: poke it.
-  for (let i = 0; i < 100 && !/Listening on/.test(running.stderr()); i++) await sleep(20);
+  for (let i = 0; i < 250 && !/Listening on/.test(running.stderr()); i++) await sleep(20);
   const poke = connect(activatorPort, '127.0.0.1');
   poke.on('error', () => {});
-  for (let i = 0; i < 200 && !running.lines.some((line) => line.msg.startsWith('Using')); i++) await sleep(25);
+  for (let i = 0; i < 400 && !running.lines.some((line) => line.msg.startsWith('Using')); i++) await sleep(25);
   poke.destroy();
   const warning = running.lines.find((line) => line.msg.startsWith('ignoring LISTEN_FDS=1'));
   t.ok(warning, 'a warning explains it');

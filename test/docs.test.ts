@@ -1,0 +1,32 @@
+// The README says what --help says: the same options, variables and defaults;
+// and .ci/run runs the README's test command.
+import t from 'tap';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { envName, helpText, OPTION_TABLE } from '../src/options.js';
+import { ROOT } from './helpers.js';
+
+const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+const helpFlags = (help: string) => new Set([...help.matchAll(/^\s+(?:-\w, )?(--[\w-]+)/gm)].map((m) => m[1]!));
+const readmeRows = [...readme.matchAll(/^\| `((?:-\w, )?--[\w-]+)[^`]*` \|\s*(?:`(\w+)`)?\s*\|\s*(?:`([^`]+)`)?\s*\|/gm)];
+
+t.test('every option in --help has its README row, with the same variable and default', async (t) => {
+  const inHelp = helpFlags(helpText('0.0.0'));
+  const inReadme = new Set(readmeRows.map((row) => row[1]!.replace(/^-\w, /, '')));
+  t.same([...inReadme].sort(), [...inHelp].sort(), 'the same flags');
+  for (const spec of OPTION_TABLE) {
+    const flag = spec.flags.split(' ')[0]!;
+    const row = readmeRows.find((r) => r[1] === flag);
+    // An option without a default shows an empty cell.
+    t.ok(row, `${flag} has a row`);
+    t.equal(row?.[2], envName(spec.flags), `${flag}: its variable`);
+    t.equal(row?.[3], spec.defaultText, `${flag}: its default`);
+  }
+});
+
+t.test('the quick start has the two commands, and CI runs the test one', async (t) => {
+  const quickStart = /## Quick start[\s\S]*?```sh\n([\s\S]*?)```/.exec(readme)?.[1] ?? '';
+  const commands = quickStart.split('\n').filter(Boolean).map((line) => line.replace(/\s+#.*$/, ''));
+  t.same(commands, ['npm ci && npx chaussette', 'npm ci && npm test']);
+  t.match(readFileSync(join(ROOT, '.ci/run'), 'utf8'), /^npm ci && npm test /m);
+});
