@@ -3,34 +3,27 @@
 // after stopping.
 
 import { describeError, errors } from './errors.js';
-import { importFile, pickExport, resolveModuleFile, splitSpec } from './modules.js';
+import { importUserModule, pickExport, splitSpec } from './modules.js';
 import type { Options } from './options.js';
 
 export type Hook = (options: Options) => unknown;
 
 export async function preload(modules: string[], cwd: string): Promise<void> {
   for (const module of modules) {
-    const file = resolveModuleFile(module, cwd);
-    if (!file) throw errors.moduleNotFound('--require', module);
-    try {
-      await importFile(file);
-    } catch (error) {
-      throw errors.moduleFailed('--require', module, describeError(error));
-    }
+    await importUserModule(module, cwd, {
+      notFound: () => errors.moduleNotFound('--require', module),
+      threw: (error) => errors.moduleFailed('--require', module, describeError(error)),
+    });
   }
 }
 
 export async function loadHook(flag: string, spec: string | undefined, cwd: string): Promise<Hook | undefined> {
   if (spec === undefined) return undefined;
   const { module, exportName } = splitSpec(spec);
-  const file = resolveModuleFile(module, cwd);
-  if (!file) throw errors.moduleNotFound(flag, spec);
-  let namespace: Record<string, unknown>;
-  try {
-    namespace = await importFile(file);
-  } catch (error) {
-    throw errors.moduleFailed(flag, spec, describeError(error));
-  }
+  const namespace = await importUserModule(module, cwd, {
+    notFound: () => errors.moduleNotFound(flag, spec),
+    threw: (error) => errors.moduleFailed(flag, spec, describeError(error)),
+  });
   const { value } = pickExport(namespace, exportName);
   if (typeof value !== 'function') throw errors.moduleFailed(flag, spec, `its ${exportName ?? 'default'} export is not a function`);
   return value as Hook;

@@ -72,6 +72,21 @@ export async function importFile(file: string): Promise<Record<string, unknown>>
   return (await import(pathToFileURL(file).href)) as Record<string, unknown>;
 }
 
+/** Finds and imports a user's module, turning both ways it can fail into the caller's errors. */
+export async function importUserModule(
+  module: string,
+  cwd: string,
+  failures: { notFound: () => Error; threw: (error: unknown) => Error },
+): Promise<Record<string, unknown>> {
+  const file = resolveModuleFile(module, cwd);
+  if (!file) throw failures.notFound();
+  try {
+    return await importFile(file);
+  } catch (error) {
+    throw failures.threw(error);
+  }
+}
+
 /** The export a spec names; a CommonJS module's named exports may only exist on its default. */
 export function pickExport(namespace: Record<string, unknown>, exportName: string | undefined): { found: boolean; value: unknown } {
   const name = exportName ?? 'default';

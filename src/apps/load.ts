@@ -2,7 +2,7 @@
 // import it, pick the export, call it if it is a factory, adapt the result.
 
 import { describeError, errors } from '../errors.js';
-import { exportNames, importFile, pickExport, resolveModuleFile, splitSpec } from '../modules.js';
+import { exportNames, importUserModule, pickExport, splitSpec } from '../modules.js';
 import { type AdaptedApp, adaptServable, describeValue, isFactory, type ReportError } from './adapt.js';
 import { hello } from './hello.js';
 
@@ -15,15 +15,10 @@ export async function loadApp(
   if (spec === undefined) return { name: 'the built-in hello app', kind: 'a (req, res) listener', listener: hello };
 
   const { module, exportName } = splitSpec(spec);
-  const file = resolveModuleFile(module, cwd);
-  if (!file) throw errors.appNotFound(spec, module);
-
-  let namespace: Record<string, unknown>;
-  try {
-    namespace = await importFile(file);
-  } catch (error) {
-    throw errors.appImportFailed(spec, describeError(error));
-  }
+  const namespace = await importUserModule(module, cwd, {
+    notFound: () => errors.appNotFound(spec, module),
+    threw: (error) => errors.appImportFailed(spec, describeError(error)),
+  });
   const picked = pickExport(namespace, exportName);
   if (!picked.found) throw errors.appExportMissing(spec, exportName ?? 'default', exportNames(namespace));
 
