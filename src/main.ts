@@ -20,7 +20,11 @@ import { ACTIVATION_VARIABLES } from './systemd/activation.js';
 
 const SIGNAL_NUMBERS = { SIGINT: 2, SIGTERM: 15 } as const;
 
+/** Set by the bundler; the unbundled library build reads package.json instead. */
+declare const CHAUSSETTE_VERSION: string | undefined;
+
 export function version(): string {
+  if (typeof CHAUSSETTE_VERSION === 'string') return CHAUSSETTE_VERSION;
   const manifest = new URL('../package.json', import.meta.url);
   return (JSON.parse(readFileSync(manifest, 'utf8')) as { version: string }).version;
 }

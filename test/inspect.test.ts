@@ -41,3 +41,24 @@ t.test('inspectFd on real fds: closed, a file, /dev/null', async (t) => {
   t.throws(() => checkInheritedFd(devnull, inspectFd(devnull)), { code: 'ERR_FD_NOT_SOCKET' });
   closeSync(devnull);
 });
+
+t.test('inspectFd on real listening sockets of this process: TCP and unix', async (t) => {
+  const { createServer } = await import('node:net');
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const tcp = createServer().listen(0, '127.0.0.1');
+  await new Promise((resolve) => tcp.once('listening', resolve));
+  const dir = mkdtempSync(join(tmpdir(), 'chaussette-'));
+  const unix = createServer().listen(join(dir, 's.sock'));
+  await new Promise((resolve) => unix.once('listening', resolve));
+  t.teardown(() => {
+    tcp.close();
+    unix.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const fdOf = (server: unknown) => (server as { _handle: { fd: number } })._handle.fd;
+  const port = (tcp.address() as { port: number }).port;
+  t.match(inspectFd(fdOf(tcp)), { kind: 'socket', entry: { table: 'tcp', listening: true, local: `127.0.0.1:${port}` } });
+  t.match(inspectFd(fdOf(unix)), { kind: 'socket', entry: { table: 'unix', type: 'stream', listening: true, local: `unix:${join(dir, 's.sock')}` } });
+});

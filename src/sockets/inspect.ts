@@ -8,7 +8,7 @@
 // namespace is invisible from a service with PrivateNetwork=yes. "Not found"
 // therefore means "unknown", never "bad".
 
-import { fstatSync, readFileSync, readlinkSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readlinkSync, readSync } from 'node:fs';
 
 export type FdInfo =
   | { kind: 'closed' }
@@ -53,53 +53,101 @@ export function decodeInetAddress(hex: string): string {
   return `[${groups.join(':').replace(/(^|:)0(:0)+(:|$)/, '::')}]:${portNumber}`;
 }
 
-/** Finds an inode in the text of /proc/net/tcp, tcp6, udp or udp6. */
-export function findInetEntry(table: 'tcp' | 'tcp6' | 'udp' | 'udp6', text: string, inode: number): SocketEntry | undefined {
-  for (const line of text.split('\n').slice(1)) {
-    const fields = line.trim().split(/\s+/);
-    if (fields[9] !== String(inode)) continue;
-    const local = decodeInetAddress(fields[1] ?? '');
-    if (table === 'udp' || table === 'udp6') return { table, type: 'dgram', listening: false, state: 'UDP', local };
-    const stateCode = (fields[3] ?? '').toUpperCase();
-    const state = TCP_STATES[stateCode] ?? `in TCP state ${stateCode}`;
-    const peer = stateCode === '01' ? ` to ${decodeInetAddress(fields[2] ?? '')}` : '';
-    return { table, type: 'stream', listening: stateCode === '0A', state: `${state}${peer}`, local };
-  }
-  return undefined;
+const LISTEN = '0A';
+
+/** One line of /proc/net/tcp, tcp6, udp or udp6, if it is the socket with this inode. */
+export function parseInetLine(table: 'tcp' | 'tcp6' | 'udp' | 'udp6', line: string, inode: number): SocketEntry | undefined {
+  const fields = line.trim().split(/\s+/);
+  if (fields[9] !== String(inode)) return undefined;
+  const local = decodeInetAddress(fields[1] ?? '');
+  if (table === 'udp' || table === 'udp6') return { table, type: 'dgram', listening: false, state: 'UDP', local };
+  const stateCode = (fields[3] ?? '').toUpperCase();
+  const state = TCP_STATES[stateCode] ?? `in TCP state ${stateCode}`;
+  const peer = stateCode === '01' ? ` to ${decodeInetAddress(fields[2] ?? '')}` : '';
+  return { table, type: 'stream', listening: stateCode === LISTEN, state: `${state}${peer}`, local };
 }
 
 const UNIX_ACCEPTCON = 0x10000;
 const UNIX_TYPES: Record<string, SocketEntry['type']> = { '0001': 'stream', '0002': 'dgram', '0005': 'seqpacket' };
 
-/** Finds an inode in the text of /proc/net/unix: "Num RefCount Protocol Flags Type St Inode Path". */
-export function findUnixEntry(text: string, inode: number): SocketEntry | undefined {
-  for (const line of text.split('\n').slice(1)) {
-    const fields = line.trim().split(/\s+/);
-    if (fields[6] !== String(inode)) continue;
-    const listening = (parseInt(fields[3] ?? '0', 16) & UNIX_ACCEPTCON) !== 0;
-    const connected = fields[5] === '03';
-    const path = fields[7] ?? '';
-    const local = path ? `unix:${path}` : 'an unnamed unix socket';
-    const state = listening ? 'listening' : connected ? 'connected' : path ? 'bound' : 'unbound';
-    return { table: 'unix', type: UNIX_TYPES[fields[4] ?? ''] ?? 'other', listening, state, local };
+/** One line of /proc/net/unix ("Num RefCount Protocol Flags Type St Inode Path"), if it is this inode. */
+export function parseUnixLine(line: string, inode: number): SocketEntry | undefined {
+  const fields = line.trim().split(/\s+/);
+  if (fields[6] !== String(inode)) return undefined;
+  const listening = (parseInt(fields[3] ?? '0', 16) & UNIX_ACCEPTCON) !== 0;
+  const connected = fields[5] === '03';
+  const path = fields[7] ?? '';
+  const local = path ? `unix:${path}` : 'an unnamed unix socket';
+  const state = listening ? 'listening' : connected ? 'connected' : path ? 'bound' : 'unbound';
+  return { table: 'unix', type: UNIX_TYPES[fields[4] ?? ''] ?? 'other', listening, state, local };
+}
+
+/** Whole-text forms of the line parsers. */
+export const findInetEntry = (table: 'tcp' | 'tcp6' | 'udp' | 'udp6', text: string, inode: number) =>
+  firstMatch(text.split('\n').slice(1), (line) => parseInetLine(table, line, inode));
+export const findUnixEntry = (text: string, inode: number) => firstMatch(text.split('\n').slice(1), (line) => parseUnixLine(line, inode));
+
+function firstMatch<T>(lines: Iterable<string>, match: (line: string) => T | undefined): T | undefined {
+  for (const line of lines) {
+    const found = match(line);
+    if (found) return found;
   }
   return undefined;
 }
 
-function readProc(file: string): string {
+/**
+ * The lines of a /proc table after its header, read in chunks: a busy host
+ * has tens of thousands of connections in /proc/net/tcp, and reading it whole
+ * would make startup time and memory grow with them.
+ */
+function* procLines(file: string): Generator<string> {
+  let fd: number;
   try {
-    return readFileSync(file, 'utf8');
+    fd = openSync(file, 'r');
   } catch {
-    return '';
+    return; // No such table (no IPv6, no /proc).
+  }
+  try {
+    const buffer = Buffer.alloc(64 * 1024);
+    let carry = '';
+    let header = true;
+    for (let n; (n = readSync(fd, buffer, 0, buffer.length, null)) > 0; ) {
+      const lines = (carry + buffer.toString('latin1', 0, n)).split('\n');
+      carry = lines.pop() ?? '';
+      for (const line of header ? lines.slice(1) : lines) yield line;
+      header = false;
+    }
+    if (carry) yield carry;
+  } finally {
+    closeSync(fd);
   }
 }
 
+/** TCP lists its LISTEN sockets first (the listen hash, then the established one): stop at the first other state. */
+function* listeningPart(lines: Iterable<string>): Generator<string> {
+  for (const line of lines) {
+    if (line.trim().split(/\s+/)[3]?.toUpperCase() !== LISTEN) return;
+    yield line;
+  }
+}
+
+/**
+ * Where a socket inode stands. The usual answer (a listening TCP or unix
+ * socket) is found without reading past the listening part of the TCP
+ * tables; only a socket that is not listening costs a full read.
+ */
 export function lookupSocket(inode: number): SocketEntry | undefined {
-  for (const table of ['tcp', 'tcp6', 'udp', 'udp6'] as const) {
-    const entry = findInetEntry(table, readProc(`/proc/net/${table}`), inode);
+  for (const table of ['tcp', 'tcp6'] as const) {
+    const entry = firstMatch(listeningPart(procLines(`/proc/net/${table}`)), (line) => parseInetLine(table, line, inode));
     if (entry) return entry;
   }
-  return findUnixEntry(readProc('/proc/net/unix'), inode);
+  const unix = firstMatch(procLines('/proc/net/unix'), (line) => parseUnixLine(line, inode));
+  if (unix) return unix;
+  for (const table of ['tcp', 'tcp6', 'udp', 'udp6'] as const) {
+    const entry = firstMatch(procLines(`/proc/net/${table}`), (line) => parseInetLine(table, line, inode));
+    if (entry) return entry;
+  }
+  return undefined;
 }
 
 function describeNonSocket(fd: number, stats: ReturnType<typeof fstatSync>): string {
