@@ -36,7 +36,7 @@ const config = {
 // The same Node binary runs both servers and this script.
 const SERVERS = {
   bare: { label: 'bare node:http', script: 'bench/bare-hello.mjs', args: [] },
-  chaussette: { label: 'chaussette', script: 'dist/chaussette.cjs', args: ['--log-level', 'warn'] },
+  chaussette: { label: 'chaussette', script: 'dist/bin.cjs', args: ['--log-level', 'warn'] },
 };
 const ORDER = ['bare', 'chaussette'];
 
@@ -151,7 +151,7 @@ function checkPrerequisites() {
     process.exit(1);
   }
   if (!existsSync(join(ROOT, SERVERS.chaussette.script))) {
-    console.error('bench: dist/chaussette.cjs is missing; run `npm run build` first');
+    console.error('bench: dist/bin.cjs is missing; run `npm run build` first');
     process.exit(1);
   }
   ensureWrk();

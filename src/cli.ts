@@ -1,5 +1,10 @@
-#!/usr/bin/env node
-// The chaussette command. Everything lives in main.ts; this file only runs it.
+// Entry of the bundle that dist/bin.cjs runs. The bin hands over its own
+// import(): code run from a vm.Script (for the code cache) cannot import()
+// ESM apps itself on Node 20 without an experimental, warning-printing flag.
 import { run } from './main.js';
+import { setModuleImporter, type ModuleImporter } from './modules.js';
 
-void run(process.argv.slice(2));
+export function start(importModule: ModuleImporter): void {
+  setModuleImporter(importModule);
+  void run(process.argv.slice(2));
+}

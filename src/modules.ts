@@ -68,8 +68,22 @@ function pickImportEntry(entry: unknown): string | undefined {
   return undefined;
 }
 
+export type ModuleImporter = (url: string) => Promise<unknown>;
+
+let importModule: ModuleImporter = (url) => import(url);
+
+/** The command's bin passes its own import() (see cli.ts). */
+export function setModuleImporter(importer: ModuleImporter): void {
+  importModule = importer;
+}
+
+/** A dependency loaded only when needed (the fetch bridge, the terminal formatter). */
+export async function importOnDemand<T>(specifier: string): Promise<T> {
+  return (await importModule(specifier)) as T;
+}
+
 export async function importFile(file: string): Promise<Record<string, unknown>> {
-  return (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+  return (await importModule(pathToFileURL(file).href)) as Record<string, unknown>;
 }
 
 /** Finds and imports a user's module, turning both ways it can fail into the caller's errors. */

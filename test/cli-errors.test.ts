@@ -14,7 +14,7 @@ interface Case {
   command?: string[];
 }
 
-const NODE = [process.execPath, 'dist/chaussette.cjs'];
+const NODE = [process.execPath, 'dist/bin.cjs'];
 const passFd = (kind: string, fd: number) => ['python3', PASS_FD, kind, String(fd), ...NODE];
 
 const cases: Case[] = [

@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-export const CLI = join(ROOT, 'dist', 'chaussette.cjs');
+export const CLI = join(ROOT, 'dist', 'bin.cjs');
 export const FIXTURES = join(ROOT, 'test', 'fixtures');
 export const PASS_FD = join(FIXTURES, 'pass-fd.py');
 
@@ -42,7 +42,7 @@ export interface StartOptions {
   env?: NodeJS.ProcessEnv;
   stdio?: StdioOptions;
   cwd?: string;
-  /** Spawn this command instead of `node dist/chaussette.cjs` (wrappers such as systemd-socket-activate). */
+  /** Spawn this command instead of `node dist/bin.cjs` (wrappers such as systemd-socket-activate). */
   command?: string[];
   /** Wait for the server to be ready (default) or return at once. */
   waitReady?: boolean;

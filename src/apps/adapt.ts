@@ -4,6 +4,7 @@
 
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { Server as NetServer } from 'node:net';
+import { importOnDemand } from '../modules.js';
 
 export type Listener = (req: IncomingMessage, res: ServerResponse) => unknown;
 
@@ -54,7 +55,7 @@ export async function adaptServable(value: unknown, reportError: ReportError): P
   // Fetch-style handlers (Hono, { fetch }): adapted by @hono/node-server, a
   // maintained Request/Response bridge, loaded only for apps that need it.
   if (!isFunction(value) && isFunction(value.fetch)) {
-    const { getRequestListener } = await import('@hono/node-server');
+    const { getRequestListener } = await importOnDemand<typeof import('@hono/node-server')>('@hono/node-server');
     const fetch = (value.fetch as (request: Request) => Response | Promise<Response>).bind(value);
     const listener = getRequestListener(fetch, {
       // The bridge catches the handler's errors itself; answer them as the

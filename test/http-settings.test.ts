@@ -1,0 +1,45 @@
+// The HTTP backend's production defaults are really in force, and each is an option.
+import t from 'tap';
+import { connect } from 'node:net';
+import { request, startChaussette } from './helpers.js';
+
+async function serve(t: Tap.Test, args: string[]) {
+  const running = await startChaussette(['--host', '127.0.0.1', '--port', '0', ...args]);
+  t.teardown(() => running.stop('SIGKILL'));
+  return running;
+}
+
+t.test('keep-alive timeout: 65 s by default (above a proxy\'s 60 s), settable', async (t) => {
+  const byDefault = await serve(t, []);
+  t.equal((await request({ port: byDefault.port(), headers: { connection: 'keep-alive' } })).headers['keep-alive'], 'timeout=65');
+  const set = await serve(t, ['--keep-alive-timeout', '7']);
+  t.equal((await request({ port: set.port(), headers: { connection: 'keep-alive' } })).headers['keep-alive'], 'timeout=7');
+});
+
+t.test('max header size: 16 KiB by default, answered 431 above; settable', async (t) => {
+  const big = { 'x-big': 'a'.repeat(20 * 1024) };
+  const byDefault = await serve(t, []);
+  t.equal((await request({ port: byDefault.port(), headers: big })).status, 431);
+  const set = await serve(t, ['--max-header-size', '65536']);
+  t.equal((await request({ port: set.port(), headers: big })).status, 200);
+});
+
+t.test('headers timeout: a client that never finishes its headers is answered 408 and closed', async (t) => {
+  const running = await serve(t, ['--headers-timeout', '1']);
+  const started = Date.now();
+  const answer = await new Promise<string>((resolve) => {
+    const socket = connect(running.port(), '127.0.0.1', () => socket.write('GET / HTTP/1.1\r\nHost: x\r\n'));
+    let data = '';
+    socket.on('data', (chunk) => (data += chunk));
+    socket.on('close', () => resolve(data));
+  });
+  t.match(answer, /^HTTP\/1\.1 408 Request Timeout/);
+  t.ok(Date.now() - started < 10000, 'within seconds, not the 30 s default');
+});
+
+t.test('an exception outside any request: logged as fatal, exit 70 for the manager to restart', async (t) => {
+  const running = await startChaussette(['--host', '127.0.0.1', '--port', '0', 'test/fixtures/apps/crash-later.mjs']);
+  t.equal(await running.exited, 70);
+  const fatal = running.lines.find((line) => line.level === 60);
+  t.match(fatal, { msg: 'the app threw outside any request; exiting', err: { message: 'timer bug outside any request' } });
+});
