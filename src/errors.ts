@@ -142,6 +142,10 @@ export const errors = {
     `app ${JSON.stringify(spec)}: its factory failed: ${reason}`,
     undefined,
   ]),
+  appNotReady: make('ERR_APP_NOT_READY', ExitCode.software, (spec: string, reason: string) => [
+    `app ${JSON.stringify(spec)} failed to get ready: ${reason}`,
+    undefined,
+  ]),
   moduleNotFound: make('ERR_MODULE_NOT_FOUND', ExitCode.config, (what: string, spec: string) => [
     `${what} ${JSON.stringify(spec)}: cannot find module`,
     'give a path (./hook.js) or an installed package name',

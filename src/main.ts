@@ -15,7 +15,7 @@ import { createLogger, type Logger } from './log.js';
 import { type Options, parseCommandLine } from './options.js';
 import { openListeners, preflight, systemMaxBacklog } from './sockets/open.js';
 import { resolveListenTargets } from './sockets/resolve.js';
-import { ConnectionTracker, drain } from './shutdown.js';
+import { drain, openConnections } from './shutdown.js';
 import { ACTIVATION_VARIABLES } from './systemd/activation.js';
 
 const SIGNAL_NUMBERS = { SIGINT: 2, SIGTERM: 15 } as const;
@@ -77,7 +77,6 @@ async function serve(options: Options, log: Logger): Promise<void> {
   await runHook('--pre-hook', options.preHook, preHook, options);
 
   const listener = guardListener(app.listener, log) as RequestListener;
-  const tracker = new ConnectionTracker();
   const settings = {
     keepAliveTimeoutMs: options.keepAliveTimeout * 1000,
     headersTimeoutMs: options.headersTimeout * 1000,
@@ -86,11 +85,7 @@ async function serve(options: Options, log: Logger): Promise<void> {
   };
   const listeners = await openListeners(
     resolution.targets,
-    () => {
-      const server = backend.createServer(listener, settings);
-      tracker.watch(server);
-      return server;
-    },
+    () => backend.createServer(listener, settings),
     options.backlog ?? systemMaxBacklog(),
     inspected,
   );
@@ -103,13 +98,9 @@ async function serve(options: Options, log: Logger): Promise<void> {
   });
 
   const signal = await stopping.first;
-  const timeoutMs = options.gracefulTimeout * 1000;
-  log.info(`Received ${signal}: draining ${tracker.sockets.size} connection(s) for up to ${options.gracefulTimeout} s`);
-  const result = await drain(
-    listeners.map((opened) => opened.server),
-    tracker,
-    timeoutMs,
-  );
+  const servers = listeners.map((opened) => opened.server);
+  log.info(`Received ${signal}: draining ${openConnections(servers)} connection(s) for up to ${options.gracefulTimeout} s`);
+  const result = await drain(servers, options.gracefulTimeout * 1000);
   if (result.forced > 0) log.warn(`Graceful timeout reached: closed ${result.forced} connection(s) by force`);
   await app.close?.().catch((error: unknown) => log.error({ err: error }, 'the app failed to close'));
   try {

@@ -1,7 +1,7 @@
 // Real apps and frameworks (dev dependencies), each answering real requests
 // through the real CLI; and failures inside an app staying inside one request.
 import t from 'tap';
-import { request, startChaussette, type Running } from './helpers.js';
+import { request, startChaussette, waitForLine, type Running } from './helpers.js';
 
 async function serve(t: Tap.Test, args: string[]): Promise<Running> {
   const running = await startChaussette(['--host', '127.0.0.1', '--port', '0', ...args]);
@@ -71,6 +71,7 @@ t.test('an app that throws or rejects: 500 for that request, logged with its sta
   }
   await t.rejects(request({ port, path: '/midway' }), 'a response already under way is cut, not passed off as complete');
   t.equal((await request({ port, path: '/ok' })).body, 'fine\n', 'the server keeps serving');
+  await waitForLine(running, (line) => line.msg === 'request failed: the app threw' && line.url === '/midway');
   const logged = running.lines.filter((line) => line.msg === 'request failed: the app threw');
   t.equal(logged.length, 3);
   t.match(logged[0], { level: 50, url: '/throw', err: { message: 'sync failure in the app', stack: /faulty\.mjs/ } });
@@ -81,7 +82,8 @@ t.test('a fetch handler that throws gets the same 500', async (t) => {
   const running = await serve(t, ['test/fixtures/apps/fetch-throws.mjs']);
   t.equal((await request({ port: running.port() })).headers['x-shape'], 'fetch');
   t.equal((await request({ port: running.port(), path: '/boom' })).status, 500);
-  t.ok(running.lines.some((line) => line.msg === 'request failed: the app threw' && (line.err as { message: string }).message === 'fetch handler failure'));
+  const logged = await waitForLine(running, (line) => line.msg === 'request failed: the app threw');
+  t.match(logged, { level: 50, err: { message: 'fetch handler failure' } });
 });
 
 t.test('malformed HTTP gets 400 and the server keeps serving', async (t) => {

@@ -46,6 +46,7 @@ const cases: Case[] = [
   { name: 'app is a number', args: ['test/fixtures/apps/number.mjs'], code: 78, error: /ERR_APP_SHAPE: app ".*number\.mjs" is a number \(42\), which chaussette cannot serve \(hint: export a \(req, res\) listener/ },
   { name: 'app is a class', args: ['test/fixtures/apps/some-class.mjs'], code: 78, error: /ERR_APP_SHAPE: app ".*" is the class Application, which chaussette cannot serve/ },
   { name: 'factory returns nothing servable', args: ['test/fixtures/apps/named-only.mjs:other'], code: 78, error: /ERR_APP_SHAPE: app ".*:other" is a number \(1\)/ },
+  { name: 'a Fastify plugin fails while getting ready', args: ['test/fixtures/apps/fastify-broken-plugin.mjs'], code: 70, error: /ERR_APP_NOT_READY: app ".*fastify-broken-plugin\.mjs" failed to get ready: plugin could not connect to the database/ },
   { name: 'factory throws', args: ['test/fixtures/apps/factory-throws.mjs'], code: 70, error: /ERR_APP_FACTORY: app ".*factory-throws\.mjs": its factory failed: no config for this instance/ },
   // Hooks and preloads.
   { name: 'pre-hook fails', args: ['--pre-hook', 'test/fixtures/apps/hook.mjs:broken'], code: 70, error: /ERR_MODULE_FAILED: --pre-hook "test\/fixtures\/apps\/hook\.mjs:broken" failed: cannot reach the config service/ },

@@ -78,8 +78,9 @@ export async function startChaussette(args: string[], options: StartOptions = {}
     }
   });
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  // 'close', not 'exit': only then has all of its stdout been read.
   const exited = new Promise<number>((resolve) =>
-    child.once('exit', (code, signal) => {
+    child.once('close', (code, signal) => {
       waiters.forEach((wake) => wake());
       resolve(code ?? 128 + (signal === 'SIGKILL' ? 9 : signal === 'SIGTERM' ? 15 : 1));
     }),
@@ -212,3 +213,15 @@ export function stdioWith(fd: number, handle: unknown): StdioOptions {
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Waits for a log line: the child writes it to its stdout pipe before it
+ * answers on the socket, but we may read the socket first.
+ */
+export async function waitForLine(running: Running, match: (line: LogLine) => boolean, timeoutMs = 5000): Promise<LogLine | undefined> {
+  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await sleep(20)) {
+    const found = running.lines.find(match);
+    if (found) return found;
+  }
+  return undefined;
+}

@@ -22,7 +22,15 @@ export async function loadApp(
   const picked = pickExport(namespace, exportName);
   if (!picked.found) throw errors.appExportMissing(spec, exportName ?? 'default', exportNames(namespace));
 
-  const direct = await adaptServable(picked.value, reportError);
+  // Adapting may start the app (Fastify's ready() runs its plugins): a failure there is the app's.
+  const adapt = async (value: unknown) => {
+    try {
+      return await adaptServable(value, reportError);
+    } catch (error) {
+      throw errors.appNotReady(spec, describeError(error));
+    }
+  };
+  const direct = await adapt(picked.value);
   if (direct) return { name: spec, ...direct };
   if (!isFactory(picked.value)) throw errors.appShape(spec, describeValue(picked.value));
 
@@ -32,7 +40,7 @@ export async function loadApp(
   } catch (error) {
     throw errors.appFactoryFailed(spec, describeError(error));
   }
-  const adapted = await adaptServable(made, reportError);
+  const adapted = await adapt(made);
   if (!adapted) throw errors.appShape(spec, `a factory that returned ${describeValue(made)}`);
   return { name: spec, ...adapted, kind: `${adapted.kind} from a factory` };
 }
