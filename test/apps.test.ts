@@ -1,7 +1,7 @@
 // Real apps and frameworks (dev dependencies), each answering real requests
 // through the real CLI; and failures inside an app staying inside one request.
 import t from 'tap';
-import { request, startChaussette, waitForLine, type Running } from './helpers.js';
+import { rawExchange, request, startChaussette, waitForLine, type Running } from './helpers.js';
 
 async function serve(t: Tap.Test, args: string[]): Promise<Running> {
   const running = await startChaussette(['--host', '127.0.0.1', '--port', '0', ...args]);
@@ -88,13 +88,6 @@ t.test('a fetch handler that throws gets the same 500', async (t) => {
 
 t.test('malformed HTTP gets 400 and the server keeps serving', async (t) => {
   const running = await serve(t, []);
-  const { connect } = await import('node:net');
-  const raw = await new Promise<string>((resolve) => {
-    const socket = connect(running.port(), '127.0.0.1', () => socket.write('NONSENSE / HTTP/9.9\r\n\r\n'));
-    let data = '';
-    socket.on('data', (chunk) => (data += chunk));
-    socket.on('close', () => resolve(data));
-  });
-  t.match(raw, /^HTTP\/1\.1 400 Bad Request/);
+  t.match(await rawExchange(running.port(), 'NONSENSE / HTTP/9.9\r\n\r\n'), /^HTTP\/1\.1 400 Bad Request/);
   t.equal((await request({ port: running.port() })).status, 200);
 });

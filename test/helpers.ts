@@ -3,7 +3,7 @@
 
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { request as httpRequest, type Agent, type IncomingHttpHeaders } from 'node:http';
-import { createServer, type Server } from 'node:net';
+import { connect, createServer, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -178,6 +178,17 @@ export function request(options: RequestOptions): Promise<Response> {
     req.on('timeout', () => req.destroy(new Error('request timed out')));
     req.on('error', reject);
     req.end(options.body);
+  });
+}
+
+/** Writes raw bytes on a new connection and returns all the server sent until it closed. */
+export function rawExchange(port: number, bytes: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write(bytes));
+    let data = '';
+    socket.setEncoding('utf8').on('data', (chunk: string) => (data += chunk));
+    socket.on('error', reject);
+    socket.on('close', () => resolve(data));
   });
 }
 

@@ -1,7 +1,6 @@
 // The HTTP backend's production defaults are really in force, and each is an option.
 import t from 'tap';
-import { connect } from 'node:net';
-import { request, startChaussette } from './helpers.js';
+import { rawExchange, request, startChaussette } from './helpers.js';
 
 async function serve(t: Tap.Test, args: string[]) {
   const running = await startChaussette(['--host', '127.0.0.1', '--port', '0', ...args]);
@@ -27,13 +26,7 @@ t.test('max header size: 16 KiB by default, answered 431 above; settable', async
 t.test('headers timeout: a client that never finishes its headers is answered 408 and closed', async (t) => {
   const running = await serve(t, ['--headers-timeout', '1']);
   const started = Date.now();
-  const answer = await new Promise<string>((resolve) => {
-    const socket = connect(running.port(), '127.0.0.1', () => socket.write('GET / HTTP/1.1\r\nHost: x\r\n'));
-    let data = '';
-    socket.on('data', (chunk) => (data += chunk));
-    socket.on('close', () => resolve(data));
-  });
-  t.match(answer, /^HTTP\/1\.1 408 Request Timeout/);
+  t.match(await rawExchange(running.port(), 'GET / HTTP/1.1\r\nHost: x\r\n'), /^HTTP\/1\.1 408 Request Timeout/);
   t.ok(Date.now() - started < 10000, 'within seconds, not the 30 s default');
 });
 
