@@ -82,7 +82,7 @@ export async function importOnDemand<T>(specifier: string): Promise<T> {
   return (await importModule(specifier)) as T;
 }
 
-export async function importFile(file: string): Promise<Record<string, unknown>> {
+async function importFile(file: string): Promise<Record<string, unknown>> {
   return (await importModule(pathToFileURL(file).href)) as Record<string, unknown>;
 }
 

@@ -5,6 +5,7 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { Server as NetServer } from 'node:net';
 import { importOnDemand } from '../modules.js';
+import { INTERNAL_ERROR } from './guard.js';
 
 export type Listener = (req: IncomingMessage, res: ServerResponse) => unknown;
 
@@ -62,7 +63,7 @@ export async function adaptServable(value: unknown, reportError: ReportError): P
       // request guard does for every other shape, without leaking the message.
       errorHandler: (error) => {
         reportError(error);
-        return new Response('Internal Server Error\n', { status: 500, headers: { 'content-type': 'text/plain; charset=utf-8', connection: 'close' } });
+        return new Response(INTERNAL_ERROR.body, { status: INTERNAL_ERROR.status, headers: INTERNAL_ERROR.headers });
       },
     });
     return { kind: 'a fetch handler', listener: listener as unknown as Listener };

@@ -9,12 +9,19 @@ import type { Listener } from './adapt.js';
 
 export const REQUEST_FAILED = 'request failed: the app threw';
 
+/** The answer to a request whose handler failed, the same for every app shape; it leaks nothing of the error. */
+export const INTERNAL_ERROR = {
+  status: 500,
+  headers: { 'content-type': 'text/plain; charset=utf-8', connection: 'close' },
+  body: 'Internal Server Error\n',
+} as const;
+
 export function guardListener(listener: Listener, log: Logger): (req: IncomingMessage, res: ServerResponse) => void {
   const fail = (error: unknown, req: IncomingMessage, res: ServerResponse): void => {
     log.error({ err: error, method: req.method, url: req.url }, REQUEST_FAILED);
     if (!res.headersSent) {
-      res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' });
-      res.end('Internal Server Error\n');
+      res.writeHead(INTERNAL_ERROR.status, INTERNAL_ERROR.headers);
+      res.end(INTERNAL_ERROR.body);
     } else if (!res.writableEnded) {
       // The status line is gone; a truncated body must not look complete.
       res.destroy();
