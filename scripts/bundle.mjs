@@ -61,8 +61,9 @@ await build({
   target: 'node20',
   sourcemap: 'linked',
   define: { CHAUSSETTE_VERSION: JSON.stringify(version) },
-  // Loaded only when needed (a terminal, a fetch-style app): kept out of the startup path.
-  external: ['pino-pretty', '@hono/node-server'],
+  // Loaded only when needed (a terminal, a fetch-style app, NOTIFY_SOCKET): kept out of the startup path;
+  // sd-notify is also a native addon, which cannot be bundled.
+  external: ['pino-pretty', '@hono/node-server', 'sd-notify'],
   plugins: [skipWorkerThreadsAtStartup],
   logLevel: 'warning',
   // version() reads import.meta only in the unbundled build; here CHAUSSETTE_VERSION is defined.
