@@ -162,7 +162,35 @@ export const errors = {
     `cannot write the log to ${path}: ${reason}`,
     'give a writable file, or - for standard output',
   ]),
+  watchdogProbeUnreachable: make('ERR_WATCHDOG_PROBE', ExitCode.config, (path: string) => [
+    `--watchdog-probe ${path}: none of the sockets served is reachable from this process`,
+    'the probe needs a TCP or named unix socket visible in this network namespace',
+  ]),
 };
+
+/**
+ * The errno that best names a failure, for systemd's ERRNO= (shown by
+ * `systemctl status`); undefined where none fits.
+ */
+const ERRNO_NAMES: Readonly<Record<string, string>> = {
+  ERR_FD_NOT_OPEN: 'EBADF',
+  ERR_FD_NOT_SOCKET: 'ENOTSOCK',
+  ERR_FD_DATAGRAM: 'EPROTOTYPE',
+  ERR_FD_NOT_LISTENING: 'EINVAL',
+  ERR_FD_NOT_BOUND: 'EDESTADDRREQ',
+  ERR_ADDRESS_IN_USE: 'EADDRINUSE',
+  ERR_UNIX_SOCKET_LIVE: 'EADDRINUSE',
+  ERR_PERMISSION: 'EACCES',
+  ERR_UNIX_PATH_NOT_SOCKET: 'EEXIST',
+  ERR_APP_NOT_FOUND: 'ENOENT',
+  ERR_MODULE_NOT_FOUND: 'ENOENT',
+  ERR_LOG_OUTPUT: 'EIO',
+};
+
+export function errnoOf(code: string, table: Readonly<Record<string, number>>): number | undefined {
+  const name = ERRNO_NAMES[code];
+  return name === undefined ? undefined : table[name];
+}
 
 /** A one-line description of any thrown value, for messages. */
 export function describeError(error: unknown): string {

@@ -1,22 +1,29 @@
 // The run, in order: options -> sockets resolved and checked -> app loaded
-// -> pre-hook -> listening -> wait for a signal -> drain -> post-hook -> exit.
+// -> pre-hook -> listening -> READY=1 -> wait for a signal -> STOPPING=1,
+// drain -> post-hook -> exit. systemd hears of each step it cares about
+// (readiness, status, watchdog, stopping), and of a failed start.
 // Sockets are checked before the app loads, so a bad fd fails fast; the app
 // loads before anything listens, so nothing accepts a connection it cannot
 // answer.
 
 import { readFileSync } from 'node:fs';
 import type { RequestListener } from 'node:http';
+import { constants } from 'node:os';
+import { setTimeout as delay } from 'node:timers/promises';
 import { guardListener, REQUEST_FAILED } from './apps/guard.js';
 import { loadApp } from './apps/load.js';
 import { getBackend } from './backends/index.js';
-import { ChaussetteError, describeError, ExitCode } from './errors.js';
+import { ChaussetteError, describeError, errnoOf, errors, ExitCode } from './errors.js';
 import { loadHook, preload, runHook } from './hooks.js';
 import { createLogger, type Logger } from './log.js';
 import { type Options, parseCommandLine } from './options.js';
-import { openListeners, preflight, systemMaxBacklog } from './sockets/open.js';
+import { type OpenListener, openListeners, preflight, systemMaxBacklog } from './sockets/open.js';
 import { resolveListenTargets } from './sockets/resolve.js';
-import { drain, openConnections } from './shutdown.js';
+import { drain, openConnections, requestsInFlight } from './shutdown.js';
 import { ACTIVATION_VARIABLES } from './systemd/activation.js';
+import { createNotifier, type Notifier } from './systemd/notify.js';
+import { drainingStatus, servingStatus, startStatusReports } from './systemd/status.js';
+import { pingEveryMs, readWatchdog, startWatchdog, WATCHDOG_VARIABLES, type WatchdogSetting } from './systemd/watchdog.js';
 
 const SIGNAL_NUMBERS = { SIGINT: 2, SIGTERM: 15 } as const;
 
@@ -29,9 +36,19 @@ export function version(): string {
   return (JSON.parse(readFileSync(manifest, 'utf8')) as { version: string }).version;
 }
 
+/** Room after the drain's deadline for the post-hook and the exit, when asking systemd for more stop time. */
+const STOP_SLACK_MS = 5000;
+/** How long a failed start waits for systemd to have read why (systemd-notify is a child process). */
+const FAILURE_NOTICE_WAIT_MS = 2000;
+
 /** Runs chaussette; resolves once serving, and exits the process when done. */
 export async function run(argv: string[]): Promise<void> {
   let log: Logger | undefined;
+  // First, so that even a bad option in an EnvironmentFile= reaches `systemctl status`.
+  const notifier = await createNotifier(process.env, (message) =>
+    log ? log.warn(message) : process.stderr.write(`chaussette: ${message}\n`),
+  );
+  let phase: 'start' | 'stop' = 'start';
   try {
     const parsed = parseCommandLine(argv, process.env, version());
     if (parsed.kind === 'exit') {
@@ -39,30 +56,37 @@ export async function run(argv: string[]): Promise<void> {
       process.exit(ExitCode.ok);
     }
     log = await createLogger(parsed.options.logLevel, parsed.options.logOutput);
-    await serve(parsed.options, log);
+    if (notifier.report) log[notifier.report.level](notifier.report.message);
+    await serve(parsed.options, log, notifier, () => (phase = 'stop'));
   } catch (error) {
-    fail(error, log);
+    await fail(error, log, notifier, phase);
   }
 }
 
-function fail(error: unknown, log: Logger | undefined): never {
-  if (error instanceof ChaussetteError) {
-    process.stderr.write(`${error.oneLine()}\n`);
-    process.exit(error.exitCode);
-  }
-  log?.fatal({ err: error }, 'unexpected failure');
-  process.stderr.write(`chaussette: ERR_INTERNAL: ${describeError(error)}\n`);
-  process.exit(ExitCode.software);
+async function fail(error: unknown, log: Logger | undefined, notifier: Notifier, phase: 'start' | 'stop'): Promise<never> {
+  const known = error instanceof ChaussetteError;
+  if (!known) log?.fatal({ err: error }, 'unexpected failure');
+  const line = known ? error.oneLine() : `chaussette: ERR_INTERNAL: ${describeError(error)}`;
+  process.stderr.write(`${line}\n`);
+  const errno = known ? errnoOf(error.code, constants.errno) : undefined;
+  notifier.notify({
+    STATUS: `Failed to ${phase}: ${known ? `${error.message} (${error.code})` : describeError(error)}`,
+    ...(errno === undefined ? {} : { ERRNO: errno }),
+  });
+  await Promise.race([notifier.settled(), delay(FAILURE_NOTICE_WAIT_MS)]);
+  process.exit(known ? error.exitCode : ExitCode.software);
 }
 
-async function serve(options: Options, log: Logger): Promise<void> {
+async function serve(options: Options, log: Logger, notifier: Notifier, onStopping: () => void): Promise<void> {
   const cwd = process.cwd();
   let resolution;
+  const watchdog = readWatchdog(process.env, process.pid);
   try {
     resolution = resolveListenTargets(options, process.env, process.pid);
   } finally {
-    // As sd_listen_fds(3) does, succeed or fail: the app's own children must never claim our sockets.
-    for (const name of ACTIVATION_VARIABLES) delete process.env[name];
+    // As sd_listen_fds(3) does, succeed or fail: the app's own children must never claim our sockets,
+    // nor believe the watchdog is theirs to feed.
+    for (const name of [...ACTIVATION_VARIABLES, ...WATCHDOG_VARIABLES]) delete process.env[name];
   }
   for (const warning of resolution.warnings) log.warn(warning);
   const backend = getBackend(options.backend);
@@ -94,22 +118,82 @@ async function serve(options: Options, log: Logger): Promise<void> {
 
   process.on('uncaughtException', (error) => {
     log.fatal({ err: error }, 'the app threw outside any request; exiting');
+    notifier.notify({ STATUS: `Failed: the app threw outside any request: ${describeError(error)}` });
     process.exit(ExitCode.software);
   });
 
-  const signal = await stopping.first;
   const servers = listeners.map((opened) => opened.server);
-  log.info(`Received ${signal}: draining ${openConnections(servers)} connection(s) for up to ${options.gracefulTimeout} s`);
-  const result = await drain(servers, options.gracefulTimeout * 1000);
+  const describe = (requests: number, connections: number, perSecond: number) =>
+    servingStatus(listeners.map((opened) => opened.address), backend.name, requests, connections, perSecond);
+  const startPinging = planWatchdog(watchdog, options.watchdogProbe, listeners, notifier, log);
+  notifier.notify({ READY: 1, STATUS: describe(0, 0, 0) });
+  const pinger = startPinging?.();
+  const telling = notifier.transport === 'sd-notify' || notifier.transport === 'systemd-notify';
+  const reports = telling ? startStatusReports(notifier, servers, describe) : undefined;
+
+  const reason = await Promise.race([stopping.first, connectionsEnded(listeners)]);
+  onStopping();
+  reports?.stop();
+  const graceMs = options.gracefulTimeout * 1000;
+  notifier.notify({
+    STOPPING: 1,
+    STATUS: drainingStatus(requestsInFlight(servers), openConnections(servers), graceMs),
+    EXTEND_TIMEOUT_USEC: (graceMs + STOP_SLACK_MS) * 1000,
+  });
+  if (reason === 'connection closed') log.info('The connection closed: exiting');
+  else log.info(`Received ${reason}: draining ${openConnections(servers)} connection(s) for up to ${options.gracefulTimeout} s`);
+  const result = await drain(servers, graceMs, (progress) =>
+    notifier.notify({
+      STATUS: drainingStatus(progress.inFlight, progress.connections, progress.msLeft),
+      // Honest: the drain ends by its deadline; ask systemd for that much more, never an open-ended wait.
+      EXTEND_TIMEOUT_USEC: Math.round((Math.max(0, progress.msLeft) + STOP_SLACK_MS) * 1000),
+    }),
+  );
+  pinger?.stop();
   if (result.forced > 0) log.warn(`Graceful timeout reached: closed ${result.forced} connection(s) by force`);
   await app.close?.().catch((error: unknown) => log.error({ err: error }, 'the app failed to close'));
-  try {
-    await runHook('--post-hook', options.postHook, postHook, options);
-  } catch (error) {
-    fail(error, log);
-  }
+  await runHook('--post-hook', options.postHook, postHook, options);
   log.info(`Stopped after ${result.elapsedMs} ms of drain`);
   process.exit(ExitCode.ok);
+}
+
+/** Settles once every inherited connection (Accept=yes) has closed; never when there is a listener. */
+function connectionsEnded(listeners: OpenListener[]): Promise<'connection closed'> {
+  if (listeners.some((opened) => !opened.closed)) return new Promise(() => {});
+  return Promise.all(listeners.map((opened) => opened.closed)).then(() => 'connection closed' as const);
+}
+
+/** What the watchdog will do, checked before READY=1; the returned function starts it. */
+function planWatchdog(
+  setting: WatchdogSetting,
+  probePath: string | undefined,
+  listeners: OpenListener[],
+  notifier: Notifier,
+  log: Logger,
+) {
+  if (setting.kind === 'not-ours') {
+    log.debug(`Watchdog: WATCHDOG_PID=${setting.watchdogPid} is another process; not pinging`);
+    return undefined;
+  }
+  if (setting.kind === 'invalid') {
+    log.warn(`Watchdog: ignoring WATCHDOG_USEC=${JSON.stringify(setting.value)}, which is not a number of microseconds`);
+    return undefined;
+  }
+  if (setting.kind === 'off') {
+    if (probePath) log.warn('--watchdog-probe has no effect: systemd set no watchdog (WatchdogSec=)');
+    return undefined;
+  }
+  const reach = listeners.find((opened) => opened.reach)?.reach;
+  if (probePath && !reach) throw errors.watchdogProbeUnreachable(probePath);
+  const probe = probePath && reach ? { target: reach, path: probePath } : undefined;
+  const every = pingEveryMs(setting.intervalMs);
+  return () => {
+    log.info(`Watchdog: pinging systemd every ${every} ms${probe ? ` while GET ${probe.path} answers` : ''} (WatchdogSec=${setting.intervalMs / 1000} s)`);
+    return startWatchdog(notifier, setting.intervalMs, probe, (healthy, why) => {
+      if (healthy) log.info(`Watchdog: ${probe?.path} answers again; pinging`);
+      else log.error(`Watchdog: not pinging, the probe failed (${why}); systemd will restart this service if it goes on`);
+    });
+  };
 }
 
 /** The first SIGTERM/SIGINT starts the drain; a second one exits at once. */

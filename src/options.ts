@@ -31,6 +31,8 @@ export interface Options {
   require: string[];
   logLevel: LogLevel;
   logOutput: string;
+  /** Path the watchdog asks through our own socket before each ping; undefined: ping unconditionally. */
+  watchdogProbe: string | undefined;
   keepAliveTimeout: number;
   headersTimeout: number;
   requestTimeout: number;
@@ -203,6 +205,16 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
     default: '-',
     defaultText: '-',
     parse: text,
+  },
+  {
+    key: 'watchdogProbe',
+    flags: '--watchdog-probe <path>',
+    description: 'with WatchdogSec=, ping systemd only while the app answers GET <path> with 2xx/3xx on its own socket',
+    default: undefined,
+    parse: (value, flag) => {
+      if (!value.startsWith('/')) throw errors.badOptionValue(flag, value, 'a path starting with /');
+      return value;
+    },
   },
 ];
 

@@ -29,6 +29,10 @@ export function httpConnections(server: Server): Socket[] {
 
 export const openConnections = (servers: Server[]) => servers.reduce((sum, server) => sum + httpConnections(server).length, 0);
 
+/** Connections with a response still owed. */
+export const requestsInFlight = (servers: Server[]) =>
+  servers.reduce((sum, server) => sum + httpConnections(server).filter((socket) => currentResponse(socket)).length, 0);
+
 /** The response in progress on a connection; node:http keeps it there for its own bookkeeping. */
 const currentResponse = (socket: Socket) => (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
 
@@ -42,10 +46,27 @@ export interface DrainResult {
   elapsedMs: number;
 }
 
-export async function drain(servers: Server[], timeoutMs: number): Promise<DrainResult> {
+export interface DrainProgress {
+  inFlight: number;
+  connections: number;
+  msLeft: number;
+}
+
+export const PROGRESS_EVERY_MS = 1000;
+
+/**
+ * Done when every server has stopped listening and no connection is left:
+ * close()'s callback alone is not enough, since it does not wait for
+ * connections handed in by hand (Accept=yes).
+ */
+export async function drain(servers: Server[], timeoutMs: number, onProgress?: (progress: DrainProgress) => void): Promise<DrainResult> {
   const started = Date.now();
   const httpServers = servers as MaybeHttp[];
-  const closed = Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
+  const stoppedListening = Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
+  let listening = true;
+  void stoppedListening.then(() => (listening = false));
+  let allClosed: () => void = () => {};
+  const closed = new Promise<void>((resolve) => (allClosed = resolve));
 
   for (const server of servers) {
     server.prependListener('request', lastOnConnection);
@@ -54,9 +75,16 @@ export async function drain(servers: Server[], timeoutMs: number): Promise<Drain
       if (res && !res.headersSent) res.shouldKeepAlive = false;
     }
   }
-  const sweep = () => httpServers.forEach((server) => server.closeIdleConnections?.());
+  const sweep = () => {
+    httpServers.forEach((server) => server.closeIdleConnections?.());
+    if (!listening && openConnections(servers) === 0) allClosed();
+  };
+  void stoppedListening.then(sweep);
   sweep();
   const sweeper = setInterval(sweep, SWEEP_INTERVAL_MS);
+  const report = () =>
+    onProgress?.({ inFlight: requestsInFlight(servers), connections: openConnections(servers), msLeft: timeoutMs - (Date.now() - started) });
+  const reporter = setInterval(report, PROGRESS_EVERY_MS);
 
   let deadline: NodeJS.Timeout | undefined;
   const timedOut = new Promise<'timeout'>((resolve) => {
@@ -64,6 +92,7 @@ export async function drain(servers: Server[], timeoutMs: number): Promise<Drain
   });
   const outcome = await Promise.race([closed.then(() => 'closed' as const), timedOut]);
   clearInterval(sweeper);
+  clearInterval(reporter);
   clearTimeout(deadline);
 
   let forced = 0;

@@ -132,19 +132,25 @@ function* listeningPart(lines: Iterable<string>): Generator<string> {
 }
 
 /**
+ * /proc/net is a symlink to this; ProcSubset=pid (a common systemd sandboxing
+ * setting) hides the symlink but not the process's own directory.
+ */
+const NET = '/proc/self/net';
+
+/**
  * Where a socket inode stands. The usual answer (a listening TCP or unix
  * socket) is found without reading past the listening part of the TCP
  * tables; only a socket that is not listening costs a full read.
  */
 export function lookupSocket(inode: number): SocketEntry | undefined {
   for (const table of ['tcp', 'tcp6'] as const) {
-    const entry = firstMatch(listeningPart(procLines(`/proc/net/${table}`)), (line) => parseInetLine(table, line, inode));
+    const entry = firstMatch(listeningPart(procLines(`${NET}/${table}`)), (line) => parseInetLine(table, line, inode));
     if (entry) return entry;
   }
-  const unix = firstMatch(procLines('/proc/net/unix'), (line) => parseUnixLine(line, inode));
+  const unix = firstMatch(procLines(`${NET}/unix`), (line) => parseUnixLine(line, inode));
   if (unix) return unix;
   for (const table of ['tcp', 'tcp6', 'udp', 'udp6'] as const) {
-    const entry = firstMatch(procLines(`/proc/net/${table}`), (line) => parseInetLine(table, line, inode));
+    const entry = firstMatch(procLines(`${NET}/${table}`), (line) => parseInetLine(table, line, inode));
     if (entry) return entry;
   }
   return undefined;

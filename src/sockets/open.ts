@@ -1,13 +1,15 @@
 // Listen targets become listening servers. Inherited fds are checked before
 // Node touches them; sockets we bind are bound here; every failure becomes a
-// catalogued error. Two promises kept to the manager that owns a socket:
+// catalogued error. An inherited connected socket (systemd's Accept=yes) is
+// served as the one HTTP connection it is. Two promises kept to the manager that owns a socket:
 // its backlog is never lowered (Node re-listens on an inherited fd, and the
 // new backlog outlives us), and a socket we did not create is never
 // shutdown() or unlinked (libuv only unlinks paths it bound itself).
 
 import { lstatSync, readFileSync, unlinkSync } from 'node:fs';
-import { connect, type Server } from 'node:net';
+import { connect, type Server, Socket } from 'node:net';
 import { ChaussetteError, describeError, errors } from '../errors.js';
+import type { ProbeTarget } from '../systemd/watchdog.js';
 import { type FdInfo, inspectFd, lookupSocket } from './inspect.js';
 import { describeTarget, type ListenTarget } from './resolve.js';
 
@@ -16,6 +18,20 @@ export interface OpenListener {
   server: Server;
   /** Where it really listens: "fd 3 (web) -> 127.0.0.1:8000", "127.0.0.1:41234". */
   description: string;
+  /** The address alone, for status lines: "127.0.0.1:8000", "unix:/run/app.sock". */
+  address: string;
+  /** How this process can reach its own socket (the watchdog probe); undefined: it cannot. */
+  reach: ProbeTarget | undefined;
+  /** Only for a connection handed over whole (Accept=yes): settles once it has closed. */
+  closed?: Promise<void>;
+}
+
+/** A passed fd is either a socket to listen on or one accepted connection (Accept=yes). */
+export type FdRole = 'listen' | 'connection';
+
+export interface Inherited {
+  info: FdInfo;
+  role: FdRole;
 }
 
 /** The system's maximum backlog: systemd's Backlog= defaults to it, so re-listening with it never shrinks a socket. */
@@ -24,30 +40,37 @@ export function systemMaxBacklog(): number {
     const value = Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8').trim());
     if (Number.isSafeInteger(value) && value > 0) return value;
   } catch {
-    // Not Linux, or no /proc: fall through.
+    // Not Linux, or /proc/sys hidden (ProcSubset=pid): fall through.
   }
-  return 4096;
+  // The kernel caps a listen() backlog at somaxconn, so a large value can only mean "the most allowed".
+  return 65535;
 }
 
-/** Turns what inspectFd saw into an error, or accepts the fd. */
-export function checkInheritedFd(fd: number, info: FdInfo): void {
+/**
+ * Turns what inspectFd saw into an error, or into the fd's role. When the
+ * kernel tables cannot tell (another network namespace), systemd's name
+ * decides: it names an Accept=yes socket "connection" (sd_listen_fds(3)).
+ */
+export function checkInheritedFd(fd: number, info: FdInfo, name?: string): FdRole {
   if (info.kind === 'closed') throw errors.fdNotOpen(fd);
   if (info.kind === 'not-socket') throw errors.fdNotSocket(fd, info.what);
   const entry = info.entry;
-  if (!entry) return; // Another network namespace, or an unbound TCP socket: settled after listen().
+  if (!entry) return name === 'connection' ? 'connection' : 'listen'; // An unbound TCP socket is caught after listen().
   if (entry.type === 'dgram') throw errors.fdDatagram(fd, entry.table === 'unix' ? 'unix datagram' : 'UDP');
   if (entry.type !== 'stream') throw errors.fdDatagram(fd, `${entry.table} ${entry.type}`);
-  if (!entry.listening) throw errors.fdNotListening(fd, `a ${entry.table === 'unix' ? 'unix' : 'TCP'} socket ${entry.state} (${entry.local})`);
+  if (entry.listening) return 'listen';
+  if (entry.state.startsWith('connected')) return 'connection';
+  throw errors.fdNotListening(fd, `a ${entry.table === 'unix' ? 'unix' : 'TCP'} socket ${entry.state} (${entry.local})`);
 }
 
 /** Checks every inherited fd up front, so a bad one fails before the app is loaded. */
-export function preflight(targets: ListenTarget[]): Map<number, FdInfo> {
-  const seen = new Map<number, FdInfo>();
+export function preflight(targets: ListenTarget[]): Map<number, Inherited> {
+  const seen = new Map<number, Inherited>();
   for (const target of targets) {
     if (target.kind !== 'fd') continue;
     const info = inspectFd(target.fd);
-    checkInheritedFd(target.fd, info);
-    seen.set(target.fd, info);
+    const role = checkInheritedFd(target.fd, info, target.source === 'systemd' ? target.name : undefined);
+    seen.set(target.fd, { info, role });
   }
   return seen;
 }
@@ -56,14 +79,18 @@ export async function openListeners(
   targets: ListenTarget[],
   createServer: () => Server,
   backlog: number,
-  inspected: Map<number, FdInfo>,
+  inspected: Map<number, Inherited>,
 ): Promise<OpenListener[]> {
   const opened: OpenListener[] = [];
   try {
     for (const target of targets) {
       const server = createServer();
-      const description = await listenOn(server, target, backlog, inspected.get(target.kind === 'fd' ? target.fd : -1));
-      opened.push({ target, server, description });
+      const inherited = target.kind === 'fd' ? inspected.get(target.fd) : undefined;
+      const where =
+        target.kind === 'fd' && inherited?.role === 'connection'
+          ? serveConnection(server, target.fd, inherited.info)
+          : { ...(await listenOn(server, target, backlog, inherited?.info)), closed: undefined };
+      opened.push({ target, server, ...where });
     }
   } catch (error) {
     for (const { server } of opened) server.close();
@@ -72,13 +99,50 @@ export async function openListeners(
   return opened;
 }
 
-async function listenOn(server: Server, target: ListenTarget, backlog: number, info: FdInfo | undefined): Promise<string> {
+type Where = Pick<OpenListener, 'description' | 'address' | 'reach' | 'closed'>;
+
+/** One accepted connection, handed to the server as if it had accepted it itself. */
+function serveConnection(server: Server, fd: number, info: FdInfo): Where {
+  let socket: Socket;
+  try {
+    socket = new Socket({ fd, readable: true, writable: true });
+  } catch (error) {
+    throw errors.cannotListen(`fd ${fd}`, describeError(error));
+  }
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  const local = info.kind === 'socket' ? info.entry?.local : undefined;
+  const peer = socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : 'a unix peer';
+  // node:http starts its connection bookkeeping (the list closeIdleConnections()
+  // and the drain read, the header and request timeout checks) on 'listening';
+  // a server that never listens must be told, or its one connection goes unwatched.
+  server.emit('listening');
+  server.emit('connection', socket);
+  return {
+    description: `fd ${fd}: one connection from ${peer}${local ? ` to ${local}` : ''} (Accept=yes)`,
+    address: `one connection from ${peer}`,
+    reach: undefined,
+    closed,
+  };
+}
+
+/** A socket address as /proc/net shows it, as node:net connects to it. */
+function reachOf(local: string): Where['reach'] {
+  if (local.startsWith('unix:@')) return { socketPath: `\0${local.slice('unix:@'.length)}` };
+  if (local.startsWith('unix:')) return { socketPath: local.slice('unix:'.length) };
+  const match = /^\[?([^\]]*?)\]?:(\d+)$/.exec(local);
+  return match ? hostPort(match[1]!, Number(match[2])) : undefined;
+}
+
+/** A wildcard address is reached through loopback. */
+const hostPort = (host: string, port: number) => ({ host: host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host, port });
+
+async function listenOn(server: Server, target: ListenTarget, backlog: number, info: FdInfo | undefined): Promise<Omit<Where, 'closed'>> {
   const where = describeTarget(target);
   switch (target.kind) {
     case 'fd': {
       await listen(server, { fd: target.fd }, backlog, target);
       const before = info?.kind === 'socket' ? info.entry : undefined;
-      if (before) return `${where} -> ${before.local}`;
+      if (before) return { description: `${where} -> ${before.local}`, address: before.local, reach: reachOf(before.local) };
       // Unseen before listen(): either another namespace (still unseen now)
       // or a socket nobody had bound, which libuv just bound to a random port.
       const inode = info?.kind === 'socket' ? info.inode : undefined;
@@ -87,20 +151,26 @@ async function listenOn(server: Server, target: ListenTarget, backlog: number, i
         server.close();
         throw errors.fdNotBound(target.fd, after.local);
       }
-      return `${where} (address not visible from this network namespace)`;
+      const address = server.address();
+      return {
+        description: `${where} (address not visible from this network namespace)`,
+        address: where,
+        reach: address && typeof address === 'object' ? hostPort(address.address, address.port) : undefined,
+      };
     }
     case 'tcp': {
       await listen(server, { host: target.host, port: target.port }, backlog, target);
       const address = server.address();
       if (address && typeof address === 'object') {
-        return address.family === 'IPv6' ? `[${address.address}]:${address.port}` : `${address.address}:${address.port}`;
+        const text = address.family === 'IPv6' ? `[${address.address}]:${address.port}` : `${address.address}:${address.port}`;
+        return { description: text, address: text, reach: hostPort(address.address, address.port) };
       }
-      return where;
+      return { description: where, address: where, reach: { host: target.host, port: target.port } };
     }
     case 'unix': {
       await clearStaleUnixSocket(target.path);
       await listen(server, { path: target.path }, backlog, target);
-      return where;
+      return { description: where, address: where, reach: { socketPath: target.path } };
     }
   }
 }

@@ -1,0 +1,66 @@
+// The STATUS= line a person reads in `systemctl status`: what is served,
+// how much, how fast; then the drain's progress; or why the start failed.
+// Sent at a modest pace and only when the words change: never per request.
+
+import type { Server } from 'node:net';
+import { openConnections } from '../shutdown.js';
+import type { Notifier } from './notify.js';
+
+export const STATUS_EVERY_MS = 10_000;
+
+const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+/** "Serving 127.0.0.1:8080 (http): 1234 requests, 3 open connections, 12.5 req/s". */
+export function servingStatus(addresses: string[], backend: string, requests: number, connections: number, perSecond: number): string {
+  const where = addresses.length <= 3 ? addresses.join(', ') : `${addresses.length} sockets`;
+  const load =
+    requests === 0
+      ? 'no requests yet'
+      : `${plural(requests, 'request')}, ${plural(connections, 'open connection')}, ${formatRate(perSecond)} req/s`;
+  return `Serving ${where} (${backend}): ${load}`;
+}
+
+/** "Stopping: draining 3 requests on 5 connections, 12 s left". */
+export function drainingStatus(inFlight: number, connections: number, msLeft: number): string {
+  const left = `${Math.max(0, Math.ceil(msLeft / 1000))} s left`;
+  if (connections === 0) return 'Stopping: all connections closed';
+  return `Stopping: draining ${plural(inFlight, 'request')} on ${plural(connections, 'connection')}, ${left}`;
+}
+
+const formatRate = (perSecond: number) => (perSecond >= 100 ? Math.round(perSecond).toString() : perSecond.toFixed(1));
+
+export interface StatusReports {
+  stop(): void;
+}
+
+/** Counts requests on every server and sends a fresh STATUS= line every `everyMs` when it changed. */
+export function startStatusReports(
+  notifier: Notifier,
+  servers: Server[],
+  describe: (requests: number, connections: number, perSecond: number) => string,
+  everyMs = STATUS_EVERY_MS,
+): StatusReports {
+  let requests = 0;
+  const count = () => void requests++;
+  for (const server of servers) server.on('request', count);
+
+  let last = describe(0, 0, 0);
+  let lastRequests = 0;
+  let lastAt = Date.now();
+  const timer = setInterval(() => {
+    const now = Date.now();
+    const perSecond = ((requests - lastRequests) * 1000) / Math.max(1, now - lastAt);
+    lastRequests = requests;
+    lastAt = now;
+    const text = describe(requests, openConnections(servers), perSecond);
+    if (text !== last) notifier.notify({ STATUS: text });
+    last = text;
+  }, everyMs);
+  timer.unref();
+  return {
+    stop() {
+      clearInterval(timer);
+      for (const server of servers) server.removeListener('request', count);
+    },
+  };
+}

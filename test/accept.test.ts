@@ -1,0 +1,115 @@
+// Accept=yes: the manager accepts, and hands each process one connected
+// socket. chaussette serves it as one HTTP connection (keep-alive included)
+// and exits when it closes. Real systemd-socket-activate -a, and a
+// socketpair handed down by this test.
+
+import { existsSync, readFileSync } from 'node:fs';
+import { Agent } from 'node:http';
+import { join } from 'node:path';
+import t from 'tap';
+import { CLI, FIXTURES, freePort, request, sleep, startChaussette, stdioWith, waitForLine } from './helpers.js';
+
+const PID_APP = join(FIXTURES, 'apps', 'pid.mjs');
+
+/** A process that is gone, or a zombie nobody reaped yet: either way, it has exited. */
+function hasExited(pid: number): boolean {
+  const stat = `/proc/${pid}/stat`;
+  if (!existsSync(stat)) return true;
+  try {
+    return readFileSync(stat, 'utf8').split(') ')[1]?.startsWith('Z') ?? true;
+  } catch {
+    return true;
+  }
+}
+
+async function waitExited(pid: number, timeoutMs = 5000): Promise<boolean> {
+  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await sleep(25)) {
+    if (hasExited(pid)) return true;
+  }
+  return false;
+}
+
+t.test('systemd-socket-activate --accept: one process per connection, each exits when its connection closes', async (t) => {
+  const port = await freePort();
+  const activator = await startChaussette([PID_APP], {
+    command: ['systemd-socket-activate', '--accept', '-l', `127.0.0.1:${port}`, process.execPath, CLI],
+    waitReady: false,
+  });
+  t.teardown(() => activator.stop('SIGKILL'));
+  await sleep(300);
+
+  const first = await request({ port, path: '/', agent: false });
+  const second = await request({ port, path: '/', agent: false });
+  t.equal(first.status, 200);
+  t.equal(second.status, 200);
+  const [a, b] = [Number(first.body), Number(second.body)];
+  t.not(a, b, 'each connection had its own process');
+  t.ok(await waitExited(a), `process ${a} exited after its connection closed`);
+  t.ok(await waitExited(b), `process ${b} exited after its connection closed`);
+  t.ok(
+    activator.lines.some((line) => /^Serving on fd 3: one connection from 127\.0\.0\.1:\d+ to 127\.0\.0\.1:\d+ \(Accept=yes\)$/.test(line.msg)),
+    'the log says what is served',
+  );
+  t.ok(activator.lines.some((line) => line.msg === 'The connection closed: exiting'));
+});
+
+t.test('keep-alive on an accepted connection: its requests all go to the one process', async (t) => {
+  const port = await freePort();
+  const activator = await startChaussette([PID_APP], {
+    command: ['systemd-socket-activate', '--accept', '-l', `127.0.0.1:${port}`, process.execPath, CLI],
+    waitReady: false,
+  });
+  t.teardown(() => activator.stop('SIGKILL'));
+  await sleep(300);
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const answers = [];
+  for (let i = 0; i < 3; i++) answers.push((await request({ port, path: '/', agent })).body);
+  t.equal(new Set(answers).size, 1, 'three requests, one process');
+  const pid = Number(answers[0]);
+  await sleep(200);
+  t.notOk(hasExited(pid), 'still serving while the connection is open');
+  agent.destroy();
+  t.ok(await waitExited(pid), 'exits once the client closes');
+});
+
+t.test('a socketpair end on fd 3 is served as one connection, and SIGTERM lets its request finish', async (t) => {
+  const running = await startChaussette(['--fd', '3', PID_APP], { stdio: stdioWith(3, 'pipe'), waitReady: true });
+  t.teardown(() => running.stop('SIGKILL'));
+  const socket = running.child.stdio[3] as import('node:net').Socket;
+  let received = '';
+  socket.setEncoding('utf8').on('data', (chunk: string) => (received += chunk));
+  socket.write('GET /?ms=0 HTTP/1.1\r\nHost: x\r\n\r\n');
+  for (const deadline = Date.now() + 3000; !received.includes(`\r\n\r\n${running.child.pid}\n`) && Date.now() < deadline; ) await sleep(20);
+  t.match(received, /^HTTP\/1\.1 200 OK\r\n/);
+  t.match(received, /Connection: keep-alive/i, 'the connection stays open for more');
+
+  received = '';
+  socket.write('GET /?ms=800 HTTP/1.1\r\nHost: x\r\n\r\n');
+  await sleep(200);
+  running.child.kill('SIGTERM');
+  t.equal(await running.exited, 0);
+  t.match(received, /^HTTP\/1\.1 200 OK\r\n/, 'the request in flight at SIGTERM was answered');
+  t.match(received, /Connection: close/i, 'as the last one');
+  t.ok(await waitForLine(running, (line) => /^Received SIGTERM: draining 1 connection/.test(line.msg)));
+});
+
+t.test('the peer closing ends the process with exit 0', async (t) => {
+  const running = await startChaussette(['--fd', '3'], { stdio: stdioWith(3, 'pipe') });
+  t.teardown(() => running.stop('SIGKILL'));
+  (running.child.stdio[3] as import('node:net').Socket).end();
+  t.equal(await running.exited, 0);
+  t.ok(running.lines.some((line) => line.msg === 'The connection closed: exiting'));
+});
+
+t.test('an accepted connection keeps the header timeout (slowloris guard)', async (t) => {
+  const running = await startChaussette(['--fd', '3', '--headers-timeout', '1'], { stdio: stdioWith(3, 'pipe') });
+  t.teardown(() => running.stop('SIGKILL'));
+  const socket = running.child.stdio[3] as import('node:net').Socket;
+  let received = '';
+  socket.setEncoding('utf8').on('data', (chunk: string) => (received += chunk));
+  socket.write('GET / HTTP/1.1\r\nHost: x\r\n');
+  const started = Date.now();
+  t.equal(await running.exited, 0, 'the connection was closed for it, so the process ended');
+  t.match(received, /^HTTP\/1\.1 408 Request Timeout/);
+  t.ok(Date.now() - started < 4000, `within ${Date.now() - started} ms`);
+});
