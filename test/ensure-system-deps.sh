@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Installs the system programs the tests drive for real, when missing:
-# systemd-socket-activate (systemd), python3 (odd fds for the bad-input
-# tests), ss (iproute2), setpriv (util-linux). Runs before `npm test`.
+# Installs what the tests drive for real, when missing, then makes sure the
+# sd-notify addon is built. Runs before `npm test` (pretest).
+#   systemd-socket-activate, systemd-notify (systemd); python3 (odd fds, the
+#   NOTIFY_SOCKET receiver); ss (iproute2); setpriv (util-linux);
+#   libsystemd-dev (headers the sd-notify addon compiles against);
+#   the root tree test/systemd/machine.ts boots a real systemd from.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 declare -A package_of=(
   [systemd-socket-activate]=systemd
+  [systemd-notify]=systemd
   [python3]=python3-minimal
   [ss]=iproute2
   [setpriv]=util-linux
@@ -14,13 +19,30 @@ missing=()
 for program in "${!package_of[@]}"; do
   command -v "$program" >/dev/null 2>&1 || missing+=("${package_of[$program]}")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+[ -e /usr/include/systemd/sd-daemon.h ] || missing+=(libsystemd-dev)
 
 if [ "$(id -u)" -ne 0 ]; then
-  echo "ensure-system-deps: missing ${missing[*]}; install them (apt-get install ${missing[*]}) or run as root" >&2
-  exit 1
+  if [ ${#missing[@]} -ne 0 ]; then
+    echo "ensure-system-deps: missing ${missing[*]}; install them (apt-get install ${missing[*]}) or run as root" >&2
+    exit 1
+  fi
+  echo "ensure-system-deps: not root: the real-systemd tests (test/systemd) will not be able to boot" >&2
+else
+  if [ ${#missing[@]} -ne 0 ]; then
+    echo "ensure-system-deps: installing ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends $(printf '%s\n' "${missing[@]}" | sort -u) >/dev/null
+  fi
+  # Built once (about a minute), then instant.
+  bash test/systemd/rootfs.sh >/dev/null
 fi
-echo "ensure-system-deps: installing ${missing[*]}" >&2
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+
+# `npm ci` on a machine without libsystemd-dev skips the optional addon;
+# now that the headers are here, install it for real.
+if ! node -e "require('sd-notify')" >/dev/null 2>&1; then
+  version=$(node -p "require('./package-lock.json').packages['node_modules/sd-notify'].version")
+  echo "ensure-system-deps: building the sd-notify addon ($version) against libsystemd" >&2
+  npm install --no-save --no-audit --no-fund --loglevel=error "sd-notify@$version" >&2
+  node -e "require('sd-notify')"
+fi
