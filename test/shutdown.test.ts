@@ -4,8 +4,9 @@ import t from 'tap';
 import { Agent } from 'node:http';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { connect } from 'node:net';
 import { join } from 'node:path';
-import { cleanEnv, request, sleep, startChaussette, type Running } from './helpers.js';
+import { cleanEnv, request, sleep, startChaussette, waitForLine, type Running } from './helpers.js';
 
 const SLOW = 'test/fixtures/apps/slow.mjs';
 
@@ -99,4 +100,24 @@ t.test('--require preloads a module before the app', async (t) => {
   const running = await serve(t, ['--require', './test/fixtures/apps/preload.cjs', 'test/fixtures/apps/echo-env.mjs']);
   const { env } = JSON.parse((await request({ port: running.port() })).body) as { env: Record<string, string> };
   t.equal(env.PRELOADED, 'yes');
+});
+
+t.test('a connection accepted just before SIGTERM still gets its request answered', async (t) => {
+  const running = await startChaussette(['--host', '127.0.0.1', '--port', '0']);
+  t.teardown(() => running.stop('SIGKILL'));
+  const socket = connect(running.port(), '127.0.0.1');
+  await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+  await sleep(100); // Accepted by the server, nothing sent yet.
+  running.child.kill('SIGTERM');
+  await waitForLine(running, (line) => /^Received SIGTERM/.test(line.msg));
+  await sleep(200); // The drain's first sweeps have run.
+  let received = '';
+  socket.setEncoding('utf8').on('data', (chunk: string) => (received += chunk));
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+  await closed;
+  t.match(received, /^HTTP\/1\.1 200 OK\r\n/, 'answered, not cut as idle');
+  t.match(received, /Connection: close/i);
+  t.match(received, /Hello from chaussette/);
+  t.equal(await running.exited, 0);
 });
