@@ -1,0 +1,219 @@
+// chaussette under a real systemd (PID 1 in a throw-away container), with
+// the units this project ships, installed as a package would install them:
+// the repository at /usr/lib/chaussette, /usr/bin/chaussette, the units in
+// /etc/systemd/system, instance files in /etc/chaussette.
+
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { ROOT } from '../helpers.js';
+import { bootMachine, type Machine } from './machine.js';
+
+const LIB = '/usr/lib/chaussette';
+const APPS = `${LIB}/test/fixtures/apps`;
+const LOAD = `node ${LIB}/test/systemd/load.mjs`;
+
+// Booting is quick (the root tree is built by test/ensure-system-deps.sh); the restarts, the
+// watchdog and the status pace take about a minute together.
+t.setTimeout(240_000);
+
+let machine: Machine;
+
+/** Runs a command in the guest; fails the test run with its output when it exits non-zero. */
+async function sh(command: string, timeoutMs = 20_000): Promise<string> {
+  const result = await machine.exec(command, { timeoutMs });
+  if (result.code !== 0) throw new Error(`guest: ${command}\nexit ${result.code}\n${result.stdout}${result.stderr}`);
+  return result.stdout;
+}
+
+/** `systemctl show` properties as an object. */
+async function show(unit: string, ...properties: string[]): Promise<Record<string, string>> {
+  const out = await sh(`systemctl show ${unit} ${properties.map((p) => `-p ${p}`).join(' ')}`);
+  return Object.fromEntries(out.trim().split('\n').map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]));
+}
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
+  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await new Promise((r) => setTimeout(r, 100))) {
+    const value = await probe();
+    if (value !== undefined) return value;
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+const dropIn = (unit: string, body: string) => machine.writeFile(`/etc/systemd/system/${unit}.d/test.conf`, body);
+
+t.before(async () => {
+  machine = await bootMachine({ binds: [{ host: ROOT, guest: LIB, readOnly: true }] });
+  await sh(`ln -s ${LIB}/dist/bin.cjs /usr/bin/chaussette`);
+  for (const unit of ['chaussette@.socket', 'chaussette@.service']) {
+    await machine.writeFile(`/etc/systemd/system/${unit}`, readFileSync(join(ROOT, 'systemd', unit), 'utf8'));
+  }
+  for (const unit of ['hello.socket', 'hello.service']) {
+    await machine.writeFile(`/etc/systemd/system/${unit}`, readFileSync(join(ROOT, 'systemd', 'example', unit), 'utf8'));
+  }
+  await sh('systemctl daemon-reload');
+});
+t.teardown(() => machine?.stop());
+
+t.test('the shipped units pass systemd-analyze verify, and the sandbox is tight', async (t) => {
+  // --man=no: Documentation=man:chaussette(1) resolves once the man page is installed (packaging).
+  const verify = await machine.exec('systemd-analyze verify --man=no chaussette@app.socket chaussette@app.service hello.socket hello.service');
+  t.equal(verify.code, 0, verify.stderr);
+  t.equal(verify.stderr.trim(), '', 'no warnings');
+  const security = await machine.exec('systemd-analyze security --no-pager chaussette@app.service');
+  const exposure = /Overall exposure level for chaussette@app\.service: ([\d.]+) (\S+)/.exec(security.stdout);
+  t.ok(exposure, security.stdout.slice(-400));
+  t.comment(`systemd-analyze security chaussette@app.service: ${exposure?.[1]} ${exposure?.[2]}`);
+  t.ok(Number(exposure?.[1]) <= 2.5, `exposure ${exposure?.[1]} is low`);
+});
+
+t.test('systemctl start chaussette@app.socket: started by the first request, which is answered', async (t) => {
+  await machine.writeFile('/etc/chaussette/app.env', `CHAUSSETTE_APP=${APPS}/pid.mjs\n`);
+  await sh('systemctl start chaussette@app.socket');
+  t.equal((await show('chaussette@app.service', 'ActiveState')).ActiveState, 'inactive', 'nothing runs before a request');
+  const curl = (await sh(`curl -sS -w ' %{time_total}' --unix-socket /run/chaussette/app.sock http://app/`)).trim().split(/\s+/);
+  const [pid, seconds] = [curl[0], Number(curl[1])];
+  t.match(pid, /^\d+$/, 'answered');
+  t.comment(`first request on a cold socket-activated start answered in ${Math.round(seconds * 1000)} ms`);
+  const state = await show('chaussette@app.service', 'ActiveState', 'MainPID', 'StatusText', 'Type', 'NotifyAccess');
+  t.equal(state.ActiveState, 'active');
+  t.equal(state.MainPID, pid, 'the answering process is the main PID');
+  t.match(state.StatusText, /^Serving unix:\/run\/chaussette\/app\.sock \(http\): /);
+  const status = await sh('systemctl status --no-pager chaussette@app.service');
+  t.match(status, /Status: "Serving unix:\/run\/chaussette\/app\.sock \(http\)/, 'systemctl status shows our line');
+  // The status line follows the traffic (refreshed every 10 s).
+  await sh(`for i in $(seq 20); do curl -s --unix-socket /run/chaussette/app.sock http://app/ >/dev/null; done`);
+  const counted = await waitFor('a status line with requests', async () => {
+    const text = (await show('chaussette@app.service', 'StatusText')).StatusText;
+    return /: 21 requests, \d+ open connections?, [\d.]+ req\/s$/.test(text ?? '') ? text : undefined;
+  }, 15_000);
+  t.pass(`StatusText: ${counted}`);
+});
+
+t.test('restart and stop/start under load: no request fails', async (t) => {
+  const load = machine.exec(`${LOAD} --socket /run/chaussette/app.sock --ms 9000 --keep-alive 4 --new 4`, { timeoutMs: 60_000 });
+  const pids = new Set<string>();
+  const note = async () => pids.add((await show('chaussette@app.service', 'MainPID')).MainPID!);
+  await new Promise((r) => setTimeout(r, 1000));
+  await note();
+  await sh('systemctl restart chaussette@app.service');
+  await note();
+  await new Promise((r) => setTimeout(r, 1500));
+  await sh('systemctl restart chaussette@app.service');
+  await note();
+  await new Promise((r) => setTimeout(r, 1500));
+  await sh('systemctl stop chaussette@app.service');
+  await new Promise((r) => setTimeout(r, 500));
+  await sh('systemctl start chaussette@app.service');
+  await note();
+  const result = await load;
+  t.equal(result.code, 0, result.stderr);
+  const counts = JSON.parse(result.stdout) as { sent: number; ok: number; failed: number; retried: number; keepAlive: number; newConnection: number; errors: Record<string, number>; pids: Record<string, number> };
+  t.comment(
+    `under load: ${counts.sent} requests (${counts.keepAlive} keep-alive, ${counts.newConnection} new connections), ${counts.failed} failed, ` +
+      `${counts.retried} resent after the server closed an idle keep-alive connection; answered by ${Object.keys(counts.pids).length} processes`,
+  );
+  t.equal(counts.failed, 0, `no failed request (${JSON.stringify(counts.errors)})`);
+  t.ok(counts.ok > 500, `${counts.ok} answered`);
+  t.ok(Object.keys(counts.pids).length >= 4, 'four processes took turns: two restarts and a stop/start happened');
+});
+
+t.test('a blocked event loop: the watchdog kills the process, a new one serves', async (t) => {
+  await machine.writeFile('/etc/chaussette/wd.env', `CHAUSSETTE_APP=${APPS}/health.mjs\n`);
+  await dropIn('chaussette@wd.service', '[Service]\nWatchdogSec=2s\nStartLimitIntervalSec=0\n');
+  await sh('systemctl daemon-reload && systemctl start chaussette@wd.socket');
+  const before = (await sh('curl -sS --unix-socket /run/chaussette/wd.sock http://wd/pid')).trim();
+  const started = Date.now();
+  const blocked = await machine.exec('curl -sS -m 20 --unix-socket /run/chaussette/wd.sock "http://wd/block?ms=15000"', { timeoutMs: 30_000 });
+  const killedAfter = Date.now() - started;
+  t.not(blocked.code, 0, 'the blocked request never got its answer: the process was killed');
+  t.ok(killedAfter < 6000, `killed ${killedAfter} ms after the loop blocked (WatchdogSec=2s)`);
+  t.comment(`watchdog kill: ${killedAfter} ms from the blocking request to the connection dropping (WatchdogSec=2s)`);
+  const journal = await sh('journalctl --no-pager -u chaussette@wd.service');
+  t.match(journal, /Watchdog timeout \(limit 2s\)!/);
+  t.match(journal, /Failed with result 'watchdog'/);
+  const after = await waitFor('a new process', async () => {
+    const result = await machine.exec('curl -sS -m 5 --unix-socket /run/chaussette/wd.sock http://wd/pid');
+    return result.code === 0 ? result.stdout.trim() : undefined;
+  });
+  t.not(after, before, `the next request was served by a new process (${before} -> ${after})`);
+  t.ok(Number((await show('chaussette@wd.service', 'NRestarts')).NRestarts) >= 1, 'restarted by Restart=on-failure');
+});
+
+t.test('two sockets (TCP and unix) with FileDescriptorName=: served together, or chosen with --fd NAME', async (t) => {
+  await machine.writeFile('/etc/systemd/system/duo-web.socket', '[Socket]\nListenStream=127.0.0.1:8081\nFileDescriptorName=web\nService=duo.service\n');
+  await machine.writeFile('/etc/systemd/system/duo-admin.socket', '[Socket]\nListenStream=/run/duo-admin.sock\nFileDescriptorName=admin\nService=duo.service\n');
+  await machine.writeFile(
+    '/etc/systemd/system/duo.service',
+    `[Service]\nType=notify\nSockets=duo-web.socket duo-admin.socket\nExecStart=/usr/bin/chaussette ${APPS}/pid.mjs\nDynamicUser=yes\n`,
+  );
+  await sh('systemctl daemon-reload && systemctl start duo-web.socket duo-admin.socket');
+  const web = (await sh('curl -sS http://127.0.0.1:8081/')).trim();
+  const admin = (await sh('curl -sS --unix-socket /run/duo-admin.sock http://duo/')).trim();
+  t.equal(web, admin, 'one process serves both');
+  // Two socket units for one service: systemd passes their fds in no set order (sd_listen_fds(3)).
+  const both = (await show('duo.service', 'StatusText')).StatusText;
+  t.match(both, /^Serving (127\.0\.0\.1:8081, unix:\/run\/duo-admin\.sock|unix:\/run\/duo-admin\.sock, 127\.0\.0\.1:8081) \(http\)/);
+  const journal = await sh('journalctl --no-pager -o cat -u duo.service');
+  t.match(journal, /Serving on fd [34] \(web\) -> 127\.0\.0\.1:8081/);
+  t.match(journal, /Serving on fd [34] \(admin\) -> unix:\/run\/duo-admin\.sock/);
+
+  await dropIn('duo.service', '[Service]\nEnvironment=CHAUSSETTE_FD=admin\n');
+  await sh('systemctl daemon-reload && systemctl restart duo.service');
+  t.match((await show('duo.service', 'StatusText')).StatusText, /^Serving unix:\/run\/duo-admin\.sock \(http\)/, '--fd admin serves the unix socket only');
+  t.match((await sh('curl -sS --unix-socket /run/duo-admin.sock http://duo/')).trim(), /^\d+$/);
+});
+
+t.test('Accept=yes: one instance per connection, each answering and exiting', async (t) => {
+  await machine.writeFile('/etc/systemd/system/perconn.socket', '[Socket]\nListenStream=127.0.0.1:8082\nAccept=yes\n');
+  await machine.writeFile(
+    '/etc/systemd/system/perconn@.service',
+    `[Service]\nType=notify\nExecStart=/usr/bin/chaussette ${APPS}/pid.mjs\nDynamicUser=yes\nCollectMode=inactive-or-failed\n`,
+  );
+  await sh('systemctl daemon-reload && systemctl start perconn.socket');
+  const first = (await sh('curl -sS http://127.0.0.1:8082/')).trim();
+  const second = (await sh('curl -sS http://127.0.0.1:8082/')).trim();
+  t.match(first, /^\d+$/);
+  t.not(first, second, 'a process per connection');
+  const left = await waitFor('the instances to finish', async () => {
+    const units = (await sh("systemctl list-units --no-legend --state=active 'perconn@*'")).trim();
+    return units === '' ? 'none' : undefined;
+  });
+  t.equal(left, 'none', 'each instance exited when its connection closed');
+  t.equal(Number((await show('perconn.socket', 'NAccepted')).NAccepted), 2);
+  const journal = await sh('journalctl --no-pager -o cat -t chaussette -u "perconn@*"');
+  t.match(journal, /Serving on fd 3: one connection from 127\.0\.0\.1:\d+ to 127\.0\.0\.1:8082 \(Accept=yes\)/);
+});
+
+t.test('a startup failure says why in systemctl status', async (t) => {
+  await machine.writeFile('/etc/chaussette/broken.env', 'CHAUSSETTE_APP=/srv/missing/server.js\n');
+  const start = await machine.exec('systemctl start chaussette@broken.service');
+  t.not(start.code, 0, 'the start fails');
+  const state = await show('chaussette@broken.service', 'ActiveState', 'Result', 'ExecMainStatus', 'StatusText', 'StatusErrno');
+  t.equal(state.ActiveState, 'failed');
+  t.equal(state.ExecMainStatus, '78', 'EX_CONFIG');
+  const status = (await machine.exec('systemctl status --no-pager -n 20 chaussette@broken.service')).stdout;
+  t.match(status, /ERR_APP_NOT_FOUND: app "\/srv\/missing\/server\.js": cannot find module/);
+  t.comment(`StatusText after the failure: ${JSON.stringify(state.StatusText)}, StatusErrno=${state.StatusErrno}`);
+  t.equal(Number((await show('chaussette@broken.service', 'NRestarts')).NRestarts), 0, 'no restart loop for a configuration error');
+});
+
+t.test('readiness through both transports: the addon, and systemd-notify when the addon is missing', async (t) => {
+  await machine.writeFile('/etc/chaussette/viaaddon.env', `CHAUSSETTE_APP=${APPS}/pid.mjs\n`);
+  await sh('systemctl start chaussette@viaaddon.service');
+  t.equal((await show('chaussette@viaaddon.service', 'ActiveState')).ActiveState, 'active', 'Type=notify start returned: READY=1 arrived');
+  t.match(await sh('journalctl --no-pager -o cat -u chaussette@viaaddon.service'), /through the sd-notify addon/);
+
+  // An install where the addon did not build: hide it; systemd-notify needs NotifyAccess=all.
+  await machine.writeFile('/etc/chaussette/viahelper.env', `CHAUSSETTE_APP=${APPS}/pid.mjs\n`);
+  await dropIn('chaussette@viahelper.service', `[Service]\nTemporaryFileSystem=${LIB}/node_modules/sd-notify:ro\nNotifyAccess=all\nWatchdogSec=4s\n`);
+  await sh('systemctl daemon-reload && systemctl start chaussette@viahelper.service');
+  const state = await show('chaussette@viahelper.service', 'ActiveState', 'StatusText');
+  t.equal(state.ActiveState, 'active', 'READY=1 arrived through systemd-notify');
+  t.match(state.StatusText, /^Serving unix:\/run\/chaussette\/viahelper\.sock \(http\)/);
+  t.match(await sh('journalctl --no-pager -o cat -u chaussette@viahelper.service'), /through \/usr\/bin\/systemd-notify, one process per message/);
+  await new Promise((r) => setTimeout(r, 5000));
+  t.equal((await show('chaussette@viahelper.service', 'NRestarts')).NRestarts, '0', 'its watchdog pings arrive too (WatchdogSec=4s outlived)');
+  await sh('systemctl stop chaussette@viahelper.service');
+  t.equal((await show('chaussette@viahelper.service', 'Result')).Result, 'success', 'STOPPING=1 and a clean exit');
+});

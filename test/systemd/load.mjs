@@ -1,0 +1,62 @@
+// A bounded load for restart tests, run inside the guest (plain Node, no
+// dependencies): keep-alive clients and new-connection clients in parallel
+// for a fixed time, every answer checked. Prints one JSON line of counts.
+//
+//   node load.mjs --socket /run/chaussette/app.sock --ms 8000 [--keep-alive 4] [--new 4]
+//
+// A request that fails on a reused keep-alive connection before any byte of
+// an answer arrived (the server closed that idle connection as the request
+// left) is sent again once, as RFC 9112 section 9.3.1 lets clients do for
+// idempotent requests and as Node documents (request.reusedSocket). Those
+// are counted apart as `retried`; anything else is a failure.
+import { Agent, request } from 'node:http';
+
+const args = Object.fromEntries(
+  process.argv.slice(2).reduce((pairs, value, i, all) => (i % 2 === 0 ? [...pairs, [value.replace(/^--/, ''), all[i + 1]]] : pairs), []),
+);
+const target = args.socket ? { socketPath: args.socket } : { host: args.host ?? '127.0.0.1', port: Number(args.port) };
+const until = Date.now() + Number(args.ms ?? 5000);
+const counts = { sent: 0, ok: 0, failed: 0, retried: 0, keepAlive: 0, newConnection: 0, errors: {}, pids: {} };
+
+function once(agent) {
+  return new Promise((resolve) => {
+    const req = request({ ...target, path: '/', agent, headers: { host: 'load' }, timeout: 30000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (chunk) => (body += chunk));
+      res.on('end', () => resolve(res.statusCode === 200 && /^\d+\n$/.test(body) ? { pid: body.trim() } : { error: `status ${res.statusCode}` }));
+      res.on('error', (error) => resolve({ error: error.code ?? error.message }));
+    });
+    req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })));
+    req.on('error', (error) => resolve({ error: error.code ?? error.message, retryable: req.reusedSocket && (error.code === 'ECONNRESET' || error.code === 'EPIPE'), kind: req.reusedSocket ? 'reused' : 'fresh' }));
+    req.end();
+  });
+}
+
+async function client(kind) {
+  const agent = kind === 'keepAlive' ? new Agent({ keepAlive: true, maxSockets: 1 }) : false;
+  while (Date.now() < until) {
+    counts.sent++;
+    counts[kind]++;
+    let result = await once(agent);
+    if (result.retryable) {
+      counts.retried++;
+      result = await once(agent);
+    }
+    if (result.pid) {
+      counts.ok++;
+      counts.pids[result.pid] = (counts.pids[result.pid] ?? 0) + 1;
+    } else {
+      counts.failed++;
+      const key = `${result.error} (${kind}, ${result.kind ?? 'answered'} connection)`;
+      counts.errors[key] = (counts.errors[key] ?? 0) + 1;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+  if (agent) agent.destroy();
+}
+
+const clients = [];
+for (let i = 0; i < Number(args['keep-alive'] ?? 4); i++) clients.push(client('keepAlive'));
+for (let i = 0; i < Number(args.new ?? 4); i++) clients.push(client('newConnection'));
+await Promise.all(clients);
+console.log(JSON.stringify(counts));
