@@ -6,8 +6,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { Agent } from 'node:http';
 import { join } from 'node:path';
-import t from 'tap';
-import { CLI, FIXTURES, freePort, request, sleep, startChaussette, stdioWith, waitForLine } from './helpers.js';
+import t, { type Test } from 'tap';
+import { CLI, FIXTURES, freePort, request, type Running, sleep, startChaussette, stdioWith, waitForLine } from './helpers.js';
 
 const PID_APP = join(FIXTURES, 'apps', 'pid.mjs');
 
@@ -29,14 +29,22 @@ async function waitExited(pid: number, timeoutMs = 5000): Promise<boolean> {
   return false;
 }
 
-t.test('systemd-socket-activate --accept: one process per connection, each exits when its connection closes', async (t) => {
+/** systemd-socket-activate in per-connection mode, running chaussette with the pid app for each connection. */
+async function acceptOnPort(t: Test): Promise<{ port: number; activator: Running }> {
   const port = await freePort();
   const activator = await startChaussette([PID_APP], {
     command: ['systemd-socket-activate', '--accept', '-l', `127.0.0.1:${port}`, process.execPath, CLI],
     waitReady: false,
   });
   t.teardown(() => activator.stop('SIGKILL'));
-  await sleep(300);
+  for (const deadline = Date.now() + 5000; !activator.stderr().includes('Listening on'); await sleep(20)) {
+    if (Date.now() > deadline) throw new Error(`systemd-socket-activate did not listen: ${activator.stderr()}`);
+  }
+  return { port, activator };
+}
+
+t.test('systemd-socket-activate --accept: one process per connection, each exits when its connection closes', async (t) => {
+  const { port, activator } = await acceptOnPort(t);
 
   const first = await request({ port, path: '/', agent: false });
   const second = await request({ port, path: '/', agent: false });
@@ -54,13 +62,7 @@ t.test('systemd-socket-activate --accept: one process per connection, each exits
 });
 
 t.test('keep-alive on an accepted connection: its requests all go to the one process', async (t) => {
-  const port = await freePort();
-  const activator = await startChaussette([PID_APP], {
-    command: ['systemd-socket-activate', '--accept', '-l', `127.0.0.1:${port}`, process.execPath, CLI],
-    waitReady: false,
-  });
-  t.teardown(() => activator.stop('SIGKILL'));
-  await sleep(300);
+  const { port, activator } = await acceptOnPort(t);
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   const answers = [];
   for (let i = 0; i < 3; i++) answers.push((await request({ port, path: '/', agent })).body);
