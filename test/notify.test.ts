@@ -30,7 +30,7 @@ function installWithoutAddon(t: Test): string {
 
 t.test('the sd-notify addon was built (libsystemd-dev present at install time)', async (t) => {
   const addon = createRequire(join(ROOT, 'package.json'))('sd-notify') as { sendState?: unknown };
-  t.equal(typeof addon.sendState, 'function', 'npm ci compiled the addon; test/ensure-system-deps.sh installs libsystemd-dev');
+  t.equal(typeof addon.sendState, 'function', 'built by npm ci, or by test/ensure-system-deps.sh once libsystemd-dev is in');
 });
 
 t.test('addon transport: READY=1 once listening, then STATUS, STOPPING and the drain', async (t) => {
