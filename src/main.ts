@@ -38,8 +38,8 @@ export function version(): string {
 
 /** Room after the drain's deadline for the post-hook and the exit, when asking systemd for more stop time. */
 const STOP_SLACK_MS = 5000;
-/** How long a failed start waits for systemd to have read why (systemd-notify is a child process). */
-const FAILURE_NOTICE_WAIT_MS = 2000;
+/** How long an exit waits for systemd to have read the last messages (systemd-notify runs as a child). */
+const LAST_NOTICE_WAIT_MS = 2000;
 
 /** Runs chaussette; resolves once serving, and exits the process when done. */
 export async function run(argv: string[]): Promise<void> {
@@ -73,7 +73,7 @@ async function fail(error: unknown, log: Logger | undefined, notifier: Notifier,
     STATUS: `Failed to ${phase}: ${known ? `${error.message} (${error.code})` : describeError(error)}`,
     ...(errno === undefined ? {} : { ERRNO: errno }),
   });
-  await Promise.race([notifier.settled(), delay(FAILURE_NOTICE_WAIT_MS)]);
+  await Promise.race([notifier.settled(), delay(LAST_NOTICE_WAIT_MS)]);
   process.exit(known ? error.exitCode : ExitCode.software);
 }
 
@@ -154,6 +154,7 @@ async function serve(options: Options, log: Logger, notifier: Notifier, onStoppi
   await app.close?.().catch((error: unknown) => log.error({ err: error }, 'the app failed to close'));
   await runHook('--post-hook', options.postHook, postHook, options);
   log.info(`Stopped after ${result.elapsedMs} ms of drain`);
+  await Promise.race([notifier.settled(), delay(LAST_NOTICE_WAIT_MS)]);
   process.exit(ExitCode.ok);
 }
 
