@@ -118,6 +118,26 @@ t.test('restart and stop/start under load: no request fails', async (t) => {
   t.ok(Object.keys(counts.pids).length >= 4, 'four processes took turns: two restarts and a stop/start happened');
 });
 
+t.test('a drain longer than TimeoutStopSec= is extended honestly: the request in flight completes', async (t) => {
+  await machine.writeFile('/etc/chaussette/long.env', `CHAUSSETTE_APP=${APPS}/slow.mjs\nCHAUSSETTE_GRACEFUL_TIMEOUT=8\n`);
+  await dropIn('chaussette@long.service', '[Service]\nTimeoutStopSec=2s\n');
+  await sh('systemctl daemon-reload && systemctl start chaussette@long.socket');
+  await sh('curl -sS --unix-socket /run/chaussette/long.sock "http://long/?ms=0"');
+  const slow = machine.exec('curl -sS -i -m 20 --unix-socket /run/chaussette/long.sock "http://long/?ms=4500"', { timeoutMs: 30_000 });
+  await new Promise((r) => setTimeout(r, 500));
+  const stopping = Date.now();
+  await sh('systemctl stop chaussette@long.service', 30_000);
+  const stoppedAfter = Date.now() - stopping;
+  const answer = await slow;
+  t.equal(answer.code, 0, answer.stderr);
+  t.match(answer.stdout, /^HTTP\/1\.1 200 OK/, 'answered, 4.5 s after it came, though TimeoutStopSec=2s');
+  t.match(answer.stdout, /done after 4500 ms/);
+  t.ok(stoppedAfter > 3000 && stoppedAfter < 8000, `stopped after ${stoppedAfter} ms: when the drain ended, not at the stop timeout`);
+  const state = await show('chaussette@long.service', 'Result', 'ExecMainStatus');
+  t.equal(state.Result, 'success', 'not killed by the stop timeout');
+  t.equal(state.ExecMainStatus, '0');
+});
+
 t.test('a blocked event loop: the watchdog kills the process, a new one serves', async (t) => {
   await machine.writeFile('/etc/chaussette/wd.env', `CHAUSSETTE_APP=${APPS}/health.mjs\n`);
   await dropIn('chaussette@wd.service', '[Service]\nWatchdogSec=2s\nStartLimitIntervalSec=0\n');
