@@ -160,6 +160,24 @@ t.test('a blocked event loop: the watchdog kills the process, a new one serves',
   t.ok(Number((await show('chaussette@wd.service', 'NRestarts')).NRestarts) >= 1, 'restarted by Restart=on-failure');
 });
 
+t.test('--watchdog-probe: an app that stops answering its health path is restarted', async (t) => {
+  await machine.writeFile('/etc/chaussette/probe.env', `CHAUSSETTE_APP=${APPS}/health.mjs\nCHAUSSETTE_WATCHDOG_PROBE=/health\n`);
+  await dropIn('chaussette@probe.service', '[Service]\nWatchdogSec=2s\nStartLimitIntervalSec=0\n');
+  await sh('systemctl daemon-reload && systemctl start chaussette@probe.socket');
+  const before = (await sh('curl -sS --unix-socket /run/chaussette/probe.sock http://probe/pid')).trim();
+  await sh('curl -sS --unix-socket /run/chaussette/probe.sock http://probe/sick');
+  const after = await waitFor('a new process', async () => {
+    const result = await machine.exec('curl -sS -m 5 --unix-socket /run/chaussette/probe.sock http://probe/pid');
+    const pid = result.stdout.trim();
+    return result.code === 0 && pid !== before ? pid : undefined;
+  });
+  t.not(after, before, `the event loop was free, yet the failing probe got ${before} replaced by ${after}`);
+  const journal = await sh('journalctl --no-pager -o cat -u chaussette@probe.service');
+  t.match(journal, /Watchdog: not pinging, the probe failed \(\/health answered 503\)/);
+  t.match(journal, /Failed with result 'watchdog'/);
+  t.equal((await sh('curl -sS -o /dev/null -w "%{http_code}" --unix-socket /run/chaussette/probe.sock http://probe/health')).trim(), '200', 'the new process is healthy');
+});
+
 t.test('two sockets (TCP and unix) with FileDescriptorName=: served together, or chosen with --fd NAME', async (t) => {
   await machine.writeFile('/etc/systemd/system/duo-web.socket', '[Socket]\nListenStream=127.0.0.1:8081\nFileDescriptorName=web\nService=duo.service\n');
   await machine.writeFile('/etc/systemd/system/duo-admin.socket', '[Socket]\nListenStream=/run/duo-admin.sock\nFileDescriptorName=admin\nService=duo.service\n');
