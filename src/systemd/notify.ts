@@ -10,7 +10,6 @@
 // Without $NOTIFY_SOCKET every call is a no-op. NOTIFY_SOCKET is never
 // unset: a later READY=1 (after RELOADING=1, say) must still reach systemd.
 
-import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { describeError } from '../errors.js';
@@ -76,10 +75,17 @@ export async function createNotifier(env: NodeJS.ProcessEnv, warn: (message: str
       },
     };
   }
-  return systemdNotifyTransport(program, addonProblem, warn);
+  // Loaded here, not at the top: child_process costs every start a few ms, and only this fallback needs it.
+  const { spawn } = await importOnDemand<typeof import('node:child_process')>('node:child_process');
+  return systemdNotifyTransport(spawn, program, addonProblem, warn);
 }
 
-function systemdNotifyTransport(program: string, addonProblem: string, warn: (message: string) => void): Notifier {
+function systemdNotifyTransport(
+  spawn: typeof import('node:child_process').spawn,
+  program: string,
+  addonProblem: string,
+  warn: (message: string) => void,
+): Notifier {
   // One message at a time, in order: READY=1 must not overtake the STATUS= before it.
   let queue = Promise.resolve();
   let failureReported = false;
