@@ -89,7 +89,7 @@ export async function openListeners(
       const where =
         target.kind === 'fd' && inherited?.role === 'connection'
           ? serveConnection(server, target.fd, inherited.info)
-          : { ...(await listenOn(server, target, backlog, inherited?.info)), closed: undefined };
+          : await listenOn(server, target, backlog, inherited?.info);
       opened.push({ target, server, ...where });
     }
   } catch (error) {
