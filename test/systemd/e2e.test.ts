@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { ROOT } from '../helpers.js';
+import { ROOT, sleep } from '../helpers.js';
 import { bootMachine, type Machine } from './machine.js';
 
 const LIB = '/usr/lib/chaussette';
@@ -33,7 +33,7 @@ async function show(unit: string, ...properties: string[]): Promise<Record<strin
 }
 
 async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await new Promise((r) => setTimeout(r, 100))) {
+  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await sleep(100)) {
     const value = await probe();
     if (value !== undefined) return value;
   }
@@ -94,16 +94,16 @@ t.test('restart and stop/start under load: no request fails', async (t) => {
   const load = machine.exec(`${LOAD} --socket /run/chaussette/app.sock --ms 9000 --keep-alive 4 --new 4`, { timeoutMs: 60_000 });
   const pids = new Set<string>();
   const note = async () => pids.add((await show('chaussette@app.service', 'MainPID')).MainPID!);
-  await new Promise((r) => setTimeout(r, 1000));
+  await sleep(1000);
   await note();
   await sh('systemctl restart chaussette@app.service');
   await note();
-  await new Promise((r) => setTimeout(r, 1500));
+  await sleep(1500);
   await sh('systemctl restart chaussette@app.service');
   await note();
-  await new Promise((r) => setTimeout(r, 1500));
+  await sleep(1500);
   await sh('systemctl stop chaussette@app.service');
-  await new Promise((r) => setTimeout(r, 500));
+  await sleep(500);
   await sh('systemctl start chaussette@app.service');
   await note();
   const result = await load;
@@ -124,7 +124,7 @@ t.test('a drain longer than TimeoutStopSec= is extended honestly: the request in
   await sh('systemctl daemon-reload && systemctl start chaussette@long.socket');
   await sh('curl -sS --unix-socket /run/chaussette/long.sock "http://long/?ms=0"');
   const slow = machine.exec('curl -sS -i -m 20 --unix-socket /run/chaussette/long.sock "http://long/?ms=4500"', { timeoutMs: 30_000 });
-  await new Promise((r) => setTimeout(r, 500));
+  await sleep(500);
   const stopping = Date.now();
   await sh('systemctl stop chaussette@long.service', 30_000);
   const stoppedAfter = Date.now() - stopping;
@@ -250,7 +250,7 @@ t.test('readiness through both transports: the addon, and systemd-notify when th
   t.equal(state.ActiveState, 'active', 'READY=1 arrived through systemd-notify');
   t.match(state.StatusText, /^Serving unix:\/run\/chaussette\/viahelper\.sock \(http\)/);
   t.match(await sh('journalctl --no-pager -o cat -u chaussette@viahelper.service'), /through \/usr\/bin\/systemd-notify, one process per message/);
-  await new Promise((r) => setTimeout(r, 5000));
+  await sleep(5000);
   t.equal((await show('chaussette@viahelper.service', 'NRestarts')).NRestarts, '0', 'its watchdog pings arrive too (WatchdogSec=4s outlived)');
   await sh('systemctl stop chaussette@viahelper.service');
   t.equal((await show('chaussette@viahelper.service', 'Result')).Result, 'success', 'STOPPING=1 and a clean exit');
