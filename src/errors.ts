@@ -162,6 +162,14 @@ export const errors = {
     `cannot write the log to ${path}: ${reason}`,
     'give a writable file, or - for standard output',
   ]),
+  workersNeedListeners: make('ERR_WORKERS_ACCEPT', ExitCode.config, (fd: number) => [
+    `--workers needs listening sockets, but fd ${fd} is one accepted connection (Accept=yes)`,
+    'drop --workers, or use Accept=no in the socket unit so that one service shares the listening socket',
+  ]),
+  workerExited: make('ERR_WORKER_EXIT', ExitCode.software, (how: string) => [
+    `a worker exited before serving (${how})`,
+    'run without --workers to see the error in this process',
+  ]),
   watchdogProbeUnreachable: make('ERR_WATCHDOG_PROBE', ExitCode.config, (path: string) => [
     `--watchdog-probe ${path}: none of the sockets served is reachable from this process`,
     'the probe needs a TCP or named unix socket visible in this network namespace',

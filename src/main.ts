@@ -7,25 +7,24 @@
 // answer.
 
 import { readFileSync } from 'node:fs';
-import type { RequestListener } from 'node:http';
 import { constants } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
-import { guardListener, REQUEST_FAILED } from './apps/guard.js';
-import { loadApp } from './apps/load.js';
-import { getBackend } from './backends/index.js';
-import { ChaussetteError, describeError, errnoOf, errors, ExitCode } from './errors.js';
-import { loadHook, preload, runHook } from './hooks.js';
+import { ChaussetteError, describeError, errnoOf, ExitCode } from './errors.js';
+import { loadHook, runHook } from './hooks.js';
 import { createLogger, type Logger } from './log.js';
 import { type Options, parseCommandLine } from './options.js';
+import { prepareApp } from './serving.js';
+import { installStopHandlers } from './signals.js';
 import { type OpenListener, openListeners, preflight, systemMaxBacklog } from './sockets/open.js';
 import { resolveListenTargets } from './sockets/resolve.js';
 import { drain, openConnections, requestsInFlight } from './shutdown.js';
 import { ACTIVATION_VARIABLES } from './systemd/activation.js';
 import { createNotifier, type Notifier } from './systemd/notify.js';
-import { drainingStatus, servingStatus, startStatusReports } from './systemd/status.js';
-import { pingEveryMs, readWatchdog, startWatchdog, WATCHDOG_VARIABLES, type WatchdogSetting } from './systemd/watchdog.js';
-
-const SIGNAL_NUMBERS = { SIGINT: 2, SIGTERM: 15 } as const;
+import { countRequests, drainingStatus, servingStatus, startStatusReports } from './systemd/status.js';
+import { planWatchdog, readWatchdog, WATCHDOG_VARIABLES } from './systemd/watchdog.js';
+import { servePool } from './workers/primary.js';
+import { WORKER_VARIABLE } from './workers/protocol.js';
+import { runWorker } from './workers/worker.js';
 
 /** Set by the bundler; the unbundled library build reads package.json instead. */
 declare const CHAUSSETTE_VERSION: string | undefined;
@@ -56,11 +55,24 @@ export async function run(argv: string[]): Promise<void> {
       process.exit(ExitCode.ok);
     }
     log = await createLogger(parsed.options.logLevel, parsed.options.logOutput);
+    const slot = takeWorkerSlot();
+    if (slot !== undefined) return void (await runWorker(parsed.options, log.child({ worker: slot }), slot));
     if (notifier.report) log[notifier.report.level](notifier.report.message);
-    await serve(parsed.options, log, notifier, () => (phase = 'stop'));
+    const serveHow = parsed.options.workers > 0 || parsed.options.reload ? servePool : serve;
+    await serveHow(parsed.options, log, notifier, () => (phase = 'stop'));
+    await Promise.race([notifier.settled(), delay(LAST_NOTICE_WAIT_MS)]);
+    process.exit(ExitCode.ok);
   } catch (error) {
     await fail(error, log, notifier, phase);
   }
+}
+
+/** A worker of a primary (--workers) is told its slot; the variable is gone before the app can see it. */
+function takeWorkerSlot(): number | undefined {
+  const value = process.env[WORKER_VARIABLE];
+  delete process.env[WORKER_VARIABLE];
+  const slot = Number(value);
+  return value !== undefined && process.send && Number.isSafeInteger(slot) && slot > 0 ? slot : undefined;
 }
 
 async function fail(error: unknown, log: Logger | undefined, notifier: Notifier, phase: 'start' | 'stop'): Promise<never> {
@@ -89,32 +101,18 @@ async function serve(options: Options, log: Logger, notifier: Notifier, onStoppi
     for (const name of [...ACTIVATION_VARIABLES, ...WATCHDOG_VARIABLES]) delete process.env[name];
   }
   for (const warning of resolution.warnings) log.warn(warning);
-  const backend = getBackend(options.backend);
   const inspected = preflight(resolution.targets);
 
-  const stopping = installSignalHandlers(log);
-  await preload(options.require, cwd);
-  const app = await loadApp(options.app, options.args, cwd, (error) => log.error({ err: error }, REQUEST_FAILED));
-  log.info(`Application is ${app.name} (${app.kind})`);
+  const stopping = installStopHandlers(log);
+  const serving = await prepareApp(options, log, cwd);
+  const { app } = serving;
   const preHook = await loadHook('--pre-hook', options.preHook, cwd);
   const postHook = await loadHook('--post-hook', options.postHook, cwd);
   await runHook('--pre-hook', options.preHook, preHook, options);
 
-  const listener = guardListener(app.listener, log) as RequestListener;
-  const settings = {
-    keepAliveTimeoutMs: options.keepAliveTimeout * 1000,
-    headersTimeoutMs: options.headersTimeout * 1000,
-    requestTimeoutMs: options.requestTimeout * 1000,
-    maxHeaderSize: options.maxHeaderSize,
-  };
-  const listeners = await openListeners(
-    resolution.targets,
-    () => backend.createServer(listener, settings),
-    options.backlog ?? systemMaxBacklog(),
-    inspected,
-  );
+  const listeners = await openListeners(resolution.targets, serving.createServer, options.backlog ?? systemMaxBacklog(), inspected);
   for (const opened of listeners) log.info(`Serving on ${opened.description}`);
-  log.info(`Using ${backend.name} backend`);
+  log.info(`Using ${serving.backendName} backend`);
 
   process.on('uncaughtException', (error) => {
     log.fatal({ err: error }, 'the app threw outside any request; exiting');
@@ -123,17 +121,19 @@ async function serve(options: Options, log: Logger, notifier: Notifier, onStoppi
   });
 
   const servers = listeners.map((opened) => opened.server);
-  const describe = (requests: number, connections: number, perSecond: number) =>
-    servingStatus(listeners.map((opened) => opened.address), backend.name, requests, connections, perSecond);
+  const describe = (requests: number, connections: number, perSecond?: number) =>
+    servingStatus(listeners.map((opened) => opened.address), serving.backendName, requests, connections, perSecond);
   const startPinging = planWatchdog(watchdog, options.watchdogProbe, listeners, notifier, log);
   notifier.notify({ READY: 1, STATUS: describe(0, 0, 0) });
   const pinger = startPinging?.();
   const telling = notifier.transport === 'sd-notify' || notifier.transport === 'systemd-notify';
-  const reports = telling ? startStatusReports(notifier, servers, describe) : undefined;
+  const counting = telling ? countRequests(servers) : undefined;
+  const reports = counting ? startStatusReports(notifier, counting.sample, describe) : undefined;
 
   const reason = await Promise.race([stopping.first, connectionsEnded(listeners)]);
   onStopping();
   reports?.stop();
+  counting?.stop();
   const graceMs = options.gracefulTimeout * 1000;
   notifier.notify({
     STOPPING: 1,
@@ -154,63 +154,10 @@ async function serve(options: Options, log: Logger, notifier: Notifier, onStoppi
   await app.close?.().catch((error: unknown) => log.error({ err: error }, 'the app failed to close'));
   await runHook('--post-hook', options.postHook, postHook, options);
   log.info(`Stopped after ${result.elapsedMs} ms of drain`);
-  await Promise.race([notifier.settled(), delay(LAST_NOTICE_WAIT_MS)]);
-  process.exit(ExitCode.ok);
 }
 
 /** Settles once every inherited connection (Accept=yes) has closed; never when there is a listener. */
 function connectionsEnded(listeners: OpenListener[]): Promise<'connection closed'> {
   if (listeners.some((opened) => !opened.closed)) return new Promise(() => {});
   return Promise.all(listeners.map((opened) => opened.closed)).then(() => 'connection closed' as const);
-}
-
-/** What the watchdog will do, checked before READY=1; the returned function starts it. */
-function planWatchdog(
-  setting: WatchdogSetting,
-  probePath: string | undefined,
-  listeners: OpenListener[],
-  notifier: Notifier,
-  log: Logger,
-) {
-  if (setting.kind === 'not-ours') {
-    log.debug(`Watchdog: WATCHDOG_PID=${setting.watchdogPid} is another process; not pinging`);
-    return undefined;
-  }
-  if (setting.kind === 'invalid') {
-    log.warn(`Watchdog: ignoring WATCHDOG_USEC=${JSON.stringify(setting.value)}, which is not a number of microseconds`);
-    return undefined;
-  }
-  if (setting.kind === 'off') {
-    if (probePath) log.warn('--watchdog-probe has no effect: systemd set no watchdog (WatchdogSec=)');
-    return undefined;
-  }
-  const reach = listeners.find((opened) => opened.reach)?.reach;
-  if (probePath && !reach) throw errors.watchdogProbeUnreachable(probePath);
-  const probe = probePath && reach ? { target: reach, path: probePath } : undefined;
-  const every = pingEveryMs(setting.intervalMs);
-  return () => {
-    log.info(`Watchdog: pinging systemd every ${every} ms${probe ? ` while GET ${probe.path} answers` : ''} (WatchdogSec=${setting.intervalMs / 1000} s)`);
-    return startWatchdog(notifier, setting.intervalMs, probe, (healthy, why) => {
-      if (healthy) log.info(`Watchdog: ${probe?.path} answers again; pinging`);
-      else log.error(`Watchdog: not pinging, the probe failed (${why}); systemd will restart this service if it goes on`);
-    });
-  };
-}
-
-/** The first SIGTERM/SIGINT starts the drain; a second one exits at once. */
-function installSignalHandlers(log: Logger): { first: Promise<NodeJS.Signals> } {
-  let received: NodeJS.Signals | undefined;
-  const first = new Promise<NodeJS.Signals>((resolve) => {
-    const onSignal = (signal: 'SIGINT' | 'SIGTERM') => {
-      if (received) {
-        log.warn(`Received ${signal} again: exiting now`);
-        process.exit(128 + SIGNAL_NUMBERS[signal]);
-      }
-      received = signal;
-      resolve(signal);
-    };
-    process.on('SIGTERM', () => onSignal('SIGTERM'));
-    process.on('SIGINT', () => onSignal('SIGINT'));
-  });
-  return { first };
 }

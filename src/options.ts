@@ -5,6 +5,7 @@
 // the documentation checks all read the same table. Parsing is pure: argv and
 // an environment in, Options out (or a ChaussetteError with exit code 64).
 
+import { availableParallelism } from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
 import { ChaussetteError, errors } from './errors.js';
 
@@ -33,6 +34,10 @@ export interface Options {
   logOutput: string;
   /** Path the watchdog asks through our own socket before each ping; undefined: ping unconditionally. */
   watchdogProbe: string | undefined;
+  /** Worker processes sharing the sockets; 0 serves in this process. */
+  workers: number;
+  /** Development: replace the workers when the app's files change. */
+  reload: boolean;
   keepAliveTimeout: number;
   headersTimeout: number;
   requestTimeout: number;
@@ -50,6 +55,8 @@ interface OptionSpec {
   default: unknown;
   parse: Parse;
   repeatable?: boolean;
+  /** A flag without a value (`--reload`); its variable takes 1/0, true/false, yes/no. */
+  boolean?: boolean;
 }
 
 const integer =
@@ -71,6 +78,19 @@ const seconds: Parse = (value, flag) => {
 };
 
 const text: Parse = (value) => value;
+
+const TRUE_WORDS = ['1', 'true', 'yes', 'on'];
+const FALSE_WORDS = ['0', 'false', 'no', 'off', ''];
+const yesNo: Parse = (value, flag) => {
+  const word = value.trim().toLowerCase();
+  if (TRUE_WORDS.includes(word)) return true;
+  if (FALSE_WORDS.includes(word)) return false;
+  throw errors.badOptionValue(flag, value, `one of ${[...TRUE_WORDS, ...FALSE_WORDS.filter(Boolean)].join(', ')}`);
+};
+
+/** A count of workers, or `auto`: one per CPU the process may use. */
+const workerCount: Parse = (value, flag) =>
+  value.trim() === 'auto' ? availableParallelism() : integer(0, 1024, 'a number of workers (0-1024) or auto')(value, flag);
 
 const oneOf =
   (choices: readonly string[]): Parse =>
@@ -216,6 +236,22 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
       return value;
     },
   },
+  {
+    key: 'workers',
+    flags: '--workers <n>',
+    description: 'run n worker processes that share the sockets (auto: one per CPU); 0 serves in this process',
+    default: 0,
+    defaultText: '0',
+    parse: workerCount,
+  },
+  {
+    key: 'reload',
+    flags: '--reload',
+    description: 'development: restart the app when its files change, keeping the sockets open',
+    default: false,
+    parse: yesNo,
+    boolean: true,
+  },
 ];
 
 /** `--graceful-timeout <seconds>` -> `--graceful-timeout`. */
@@ -264,8 +300,8 @@ function buildCommand(version: string): Command {
       .join(', ');
     const option = new Option(spec.flags, `${spec.description} (${details})`);
     // Collect raw strings; our own parsers run afterwards so that CLI and
-    // environment values are validated by the same code.
-    option.argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]);
+    // environment values are validated by the same code. A flag is just true.
+    if (!spec.boolean) option.argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]);
     program.addOption(option);
   }
   return program;
@@ -298,7 +334,7 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
     throw error;
   }
 
-  const cli = program.opts<Record<string, string[] | undefined>>();
+  const cli = program.opts<Record<string, string[] | true | undefined>>();
   const values: Record<string, unknown> = {};
   const fromCli = new Set<keyof Options>();
   const fromEnv = new Set<keyof Options>();
@@ -306,7 +342,10 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
     const flag = flagName(spec.flags);
     const raw = cli[commanderKey(spec.flags)];
     const envValue = env[envName(spec.flags)];
-    if (raw !== undefined) {
+    if (raw === true) {
+      values[spec.key] = true;
+      fromCli.add(spec.key);
+    } else if (raw !== undefined) {
       values[spec.key] = parseValues(spec, raw, flag);
       fromCli.add(spec.key);
     } else if (envValue !== undefined && envValue !== '') {

@@ -69,14 +69,16 @@ t.test('addon transport: READY=1 once listening, then STATUS, STOPPING and the d
 t.test('STATUS lines count requests and connections at a modest pace', async (t) => {
   // In-process, with a 100 ms pace instead of 10 s, against real servers and requests.
   const { createServer } = await import('node:http');
-  const { startStatusReports, servingStatus } = await import('../src/systemd/status.js');
+  const { countRequests, startStatusReports, servingStatus } = await import('../src/systemd/status.js');
   const server = createServer((_req, res) => res.end('ok'));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.teardown(() => server.close());
   const { port } = server.address() as { port: number };
   const sent: Array<Record<string, string | number>> = [];
   const notifier = { transport: 'sd-notify' as const, report: undefined, notify: (fields: Record<string, string | number>) => void sent.push(fields), settled: async () => {} };
-  const reports = startStatusReports(notifier, [server], (r, c, s) => servingStatus([`127.0.0.1:${port}`], 'http', r, c, s), 100);
+  const counting = countRequests([server]);
+  t.teardown(counting.stop);
+  const reports = startStatusReports(notifier, counting.sample, (r, c, s) => servingStatus([`127.0.0.1:${port}`], 'http', r, c, s), 100);
   t.teardown(() => reports.stop());
 
   await sleep(350);

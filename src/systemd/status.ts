@@ -10,13 +10,11 @@ export const STATUS_EVERY_MS = 10_000;
 
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
-/** "Serving 127.0.0.1:8080 (http): 1234 requests, 3 open connections, 12.5 req/s". */
-export function servingStatus(addresses: string[], backend: string, requests: number, connections: number, perSecond: number): string {
+/** "Serving 127.0.0.1:8080 (http): 1234 requests, 3 open connections, 12.5 req/s"; the rate only when known. */
+export function servingStatus(addresses: string[], backend: string, requests: number, connections: number, perSecond?: number): string {
   const where = addresses.length <= 3 ? addresses.join(', ') : `${addresses.length} sockets`;
-  const load =
-    requests === 0
-      ? 'no requests yet'
-      : `${plural(requests, 'request')}, ${plural(connections, 'open connection')}, ${formatRate(perSecond)} req/s`;
+  const rate = perSecond === undefined ? '' : `, ${formatRate(perSecond)} req/s`;
+  const load = requests === 0 ? 'no requests yet' : `${plural(requests, 'request')}, ${plural(connections, 'open connection')}${rate}`;
   return `Serving ${where} (${backend}): ${load}`;
 }
 
@@ -33,34 +31,42 @@ export interface StatusReports {
   stop(): void;
 }
 
-/** Counts requests on every server and sends a fresh STATUS= line every `everyMs` when it changed. */
-export function startStatusReports(
-  notifier: Notifier,
-  servers: Server[],
-  describe: (requests: number, connections: number, perSecond: number) => string,
-  everyMs = STATUS_EVERY_MS,
-): StatusReports {
+export interface LoadSample {
+  requests: number;
+  connections: number;
+}
+
+/** Counts the requests on these servers from now on; the sample also reads their open connections. */
+export function countRequests(servers: Server[]): { sample: () => LoadSample; stop: () => void } {
   let requests = 0;
   const count = () => void requests++;
   for (const server of servers) server.on('request', count);
+  return {
+    sample: () => ({ requests, connections: openConnections(servers) }),
+    stop: () => servers.forEach((server) => server.removeListener('request', count)),
+  };
+}
 
+/** Sends a fresh STATUS= line every `everyMs` when its words changed. */
+export function startStatusReports(
+  notifier: Notifier,
+  sample: () => LoadSample,
+  describe: (requests: number, connections: number, perSecond: number) => string,
+  everyMs = STATUS_EVERY_MS,
+): StatusReports {
   let last = describe(0, 0, 0);
   let lastRequests = 0;
   let lastAt = Date.now();
   const timer = setInterval(() => {
     const now = Date.now();
+    const { requests, connections } = sample();
     const perSecond = ((requests - lastRequests) * 1000) / Math.max(1, now - lastAt);
     lastRequests = requests;
     lastAt = now;
-    const text = describe(requests, openConnections(servers), perSecond);
+    const text = describe(requests, connections, perSecond);
     if (text !== last) notifier.notify({ STATUS: text });
     last = text;
   }, everyMs);
   timer.unref();
-  return {
-    stop() {
-      clearInterval(timer);
-      for (const server of servers) server.removeListener('request', count);
-    },
-  };
+  return { stop: () => clearInterval(timer) };
 }

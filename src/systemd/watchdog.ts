@@ -6,6 +6,9 @@
 // answers that path through its own socket.
 
 import { request } from 'node:http';
+import { errors } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { OpenListener } from '../sockets/open.js';
 import type { Notifier } from './notify.js';
 
 export const WATCHDOG_VARIABLES = ['WATCHDOG_USEC', 'WATCHDOG_PID'] as const;
@@ -42,24 +45,28 @@ export interface Watchdog {
   stop(): void;
 }
 
+/** undefined: healthy, ping; otherwise why not. Given the time it may take. */
+export type HealthCheck = (timeoutMs: number) => Promise<string | undefined>;
+
 /**
- * Pings now, then every half interval. With a probe, each ping waits for a
- * 2xx or 3xx answer to probe.path; `onHealthChange` hears when that flips.
+ * Pings now, then every half interval. With a check (the probe, the
+ * workers' health), each ping waits for it to pass; `onHealthChange` hears
+ * when that flips.
  */
 export function startWatchdog(
   notifier: Notifier,
   intervalMs: number,
-  probe: Probe | undefined,
+  check: HealthCheck | undefined,
   onHealthChange: (healthy: boolean, reason: string) => void,
 ): Watchdog {
   const every = pingEveryMs(intervalMs);
   let healthy = true;
   let busy = false;
   const tick = async () => {
-    if (busy) return; // A probe still waiting: the next tick decides.
+    if (busy) return; // A check still waiting: the next tick decides.
     busy = true;
     try {
-      const problem = probe ? await askProbe(probe, every) : undefined;
+      const problem = check ? await check(every) : undefined;
       if (problem === undefined) notifier.notify({ WATCHDOG: 1 });
       if ((problem === undefined) !== healthy) {
         healthy = problem === undefined;
@@ -97,4 +104,52 @@ export function askProbe(probe: Probe, timeoutMs: number): Promise<string | unde
     req.once('error', (error) => resolve(`${probe.path}: ${error.message}`));
     req.end();
   });
+}
+
+/**
+ * What the watchdog will do, checked before READY=1; the returned function
+ * starts it. `poolProblem` (the workers' health) joins the probe, if any.
+ */
+export function planWatchdog(
+  setting: WatchdogSetting,
+  probePath: string | undefined,
+  listeners: OpenListener[],
+  notifier: Notifier,
+  log: Logger,
+  poolProblem?: () => string | undefined,
+): (() => Watchdog) | undefined {
+  if (setting.kind === 'not-ours') {
+    log.debug(`Watchdog: WATCHDOG_PID=${setting.watchdogPid} is another process; not pinging`);
+    return undefined;
+  }
+  if (setting.kind === 'invalid') {
+    log.warn(`Watchdog: ignoring WATCHDOG_USEC=${JSON.stringify(setting.value)}, which is not a number of microseconds`);
+    return undefined;
+  }
+  if (setting.kind === 'off') {
+    if (probePath) log.warn('--watchdog-probe has no effect: systemd set no watchdog (WatchdogSec=)');
+    return undefined;
+  }
+  const reach = listeners.find((opened) => opened.reach)?.reach;
+  if (probePath && !reach) throw errors.watchdogProbeUnreachable(probePath);
+  const probe = probePath && reach ? { target: reach, path: probePath } : undefined;
+  const check: HealthCheck | undefined =
+    probe || poolProblem
+      ? async (timeoutMs) => {
+          const poolIssue = poolProblem?.();
+          if (poolIssue || !probe) return poolIssue;
+          const failed = await askProbe(probe, timeoutMs);
+          return failed && `the probe failed (${failed})`;
+        }
+      : undefined;
+  const recovered = probe && !poolProblem ? `${probe.path} answers again` : 'healthy again';
+  const every = pingEveryMs(setting.intervalMs);
+  const conditions = [poolProblem ? 'a worker serves' : '', probe ? `GET ${probe.path} answers` : ''].filter(Boolean).join(' and ');
+  return () => {
+    log.info(`Watchdog: pinging systemd every ${every} ms${conditions ? ` while ${conditions}` : ''} (WatchdogSec=${setting.intervalMs / 1000} s)`);
+    return startWatchdog(notifier, setting.intervalMs, check, (healthy, why) => {
+      if (healthy) log.info(`Watchdog: ${recovered}; pinging`);
+      else log.error(`Watchdog: not pinging, ${why}; systemd will restart this service if it goes on`);
+    });
+  };
 }

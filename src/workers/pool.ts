@@ -1,0 +1,333 @@
+// The primary's workers: started, fed connections, watched, replaced. Each
+// slot holds one worker. A worker that dies is replaced after a backoff that
+// grows while replacements keep failing; a reload replaces the workers one
+// slot at a time, each new one serving before the old one is asked to
+// drain; a stop drains them all. Connections go to the ready worker with
+// the fewest still being handed over, in turn among equals: a worker stuck
+// in a long computation stops taking its share at once, where the kernel's
+// own spread favours whichever process woke last (notes E11).
+
+import type { ChildProcess } from 'node:child_process';
+import type { Socket } from 'node:net';
+import { ChaussetteError, errors, type ExitCodeValue } from '../errors.js';
+import type { Logger } from '../log.js';
+import { type FromWorker, isFromWorker, type ToWorker, type WorkerLoad } from './protocol.js';
+
+/** Delay before replacing a worker after `failures` failures in a row: 0.1 s doubling to 10 s. */
+export function restartDelayMs(failures: number): number {
+  return Math.min(100 * 2 ** Math.max(0, failures - 1), 10_000);
+}
+
+/** A worker that served this long before dying starts its slot's failure count afresh. */
+export const STABLE_AFTER_MS = 10_000;
+
+/**
+ * The candidate with the fewest connections still being handed over,
+ * searching from `cursor` so that equals take turns. -1: none.
+ */
+export function pickWorker(pending: readonly number[], cursor: number): number {
+  let best = -1;
+  for (let step = 0; step < pending.length; step++) {
+    const i = (cursor + step) % pending.length;
+    if (best === -1 || pending[i]! < pending[best]!) best = i;
+  }
+  return best;
+}
+
+export interface PoolSettings {
+  size: number;
+  launch: (slot: number) => ChildProcess;
+  log: Logger;
+  /** How often workers are asked how they are. */
+  heartbeatMs: number;
+  /** A ready worker silent this long is killed and replaced; undefined: it is only reported. */
+  stuckAfterMs: number | undefined;
+  /** How long a stopping worker gets before it is killed (its graceful timeout plus slack). */
+  stopTimeoutMs: number;
+}
+
+type State = 'starting' | 'ready' | 'retiring';
+
+interface Worker {
+  slot: number;
+  child: ChildProcess;
+  pid: number;
+  state: State;
+  /** Connections sent whose hand-over has not completed. */
+  pending: number;
+  startedAt: number;
+  lastAnswerAt: number;
+  load: WorkerLoad;
+  /** Settles when it serves; rejects when it fails to start. */
+  ready: Promise<void>;
+  exited: Promise<void>;
+  stuckReported: boolean;
+}
+
+export interface PoolLoad extends WorkerLoad {
+  ready: number;
+}
+
+export class WorkerPool {
+  private readonly slots: Array<Worker | undefined>;
+  private readonly retiring = new Set<Worker>();
+  private readonly failures: number[];
+  private readonly respawns: Array<NodeJS.Timeout | undefined>;
+  private readonly waiting: Array<{ listener: number; socket: Socket }> = [];
+  private cursor = 0;
+  private stopping = false;
+  private requestsOfGone = 0;
+  private reloading: Promise<unknown> = Promise.resolve();
+  private readonly heartbeat: NodeJS.Timeout;
+
+  constructor(private readonly settings: PoolSettings) {
+    this.slots = new Array<Worker | undefined>(settings.size).fill(undefined);
+    this.failures = new Array<number>(settings.size).fill(0);
+    this.respawns = new Array<NodeJS.Timeout | undefined>(settings.size).fill(undefined);
+    this.heartbeat = setInterval(() => this.beat(), settings.heartbeatMs);
+    this.heartbeat.unref();
+  }
+
+  /** Starts every worker; rejects with the first one's startup failure (the others are stopped). */
+  async start(): Promise<void> {
+    const workers = this.slots.map((_, i) => this.launch(i + 1));
+    workers.forEach((worker, i) => (this.slots[i] = worker));
+    try {
+      await Promise.all(workers.map((worker) => worker.ready));
+    } catch (error) {
+      this.stopping = true;
+      for (const worker of workers) worker.child.kill('SIGKILL');
+      await Promise.all(workers.map((worker) => worker.exited));
+      throw error;
+    }
+  }
+
+  /** Hands an accepted connection to a worker (or holds it until one is ready). */
+  dispatch(listener: number, socket: Socket): void {
+    const ready = this.slots.filter((worker): worker is Worker => worker?.state === 'ready');
+    const chosen = ready[pickWorker(ready.map((worker) => worker.pending), this.cursor % Math.max(1, ready.length))];
+    if (!chosen) {
+      this.waiting.push({ listener, socket });
+      return;
+    }
+    this.cursor++;
+    chosen.pending++;
+    this.send(chosen, { kind: 'connection', listener }, socket, (error) => {
+      chosen.pending--;
+      // The worker died as it was chosen: another one gets the connection.
+      if (error && !socket.destroyed) this.dispatch(listener, socket);
+    });
+  }
+
+  /** Replaces every worker, one slot at a time; rejects (keeping the old worker) if a new one fails to start. */
+  reload(): Promise<number> {
+    const next = this.reloading.then(() => this.replaceAll());
+    this.reloading = next.catch(() => undefined);
+    return next;
+  }
+
+  /** Asks every worker to drain, and waits (killing what outlives the stop timeout). */
+  async stop(onProgress: (load: PoolLoad, msLeft: number) => void, progressEveryMs: number): Promise<{ killed: number }> {
+    this.stopping = true;
+    clearInterval(this.heartbeat);
+    this.respawns.forEach((timer) => clearTimeout(timer));
+    const live = [...this.slots.filter((worker): worker is Worker => worker !== undefined), ...this.retiring];
+    this.flushWaiting();
+    for (const socket of this.waiting.splice(0)) socket.socket.destroy(); // No worker left to take them.
+    for (const worker of live) this.retire(worker);
+    const started = Date.now();
+    const progress = setInterval(() => {
+      for (const worker of live) this.send(worker, { kind: 'ping' });
+      onProgress(this.load(), this.settings.stopTimeoutMs - (Date.now() - started));
+    }, progressEveryMs);
+    let killed = 0;
+    const deadline = setTimeout(() => {
+      for (const worker of live) {
+        if (worker.child.exitCode === null && worker.child.signalCode === null) {
+          killed++;
+          this.settings.log.warn(`Worker ${worker.slot} (pid ${worker.pid}) did not stop in time; killing it`);
+          worker.child.kill('SIGKILL');
+        }
+      }
+    }, this.settings.stopTimeoutMs);
+    await Promise.all(live.map((worker) => worker.exited));
+    clearInterval(progress);
+    clearTimeout(deadline);
+    return { killed };
+  }
+
+  /** undefined while at least one worker serves and answers; otherwise what is wrong. */
+  problem(): string | undefined {
+    const within = this.settings.stuckAfterMs ?? 2 * this.settings.heartbeatMs + 1000;
+    const now = Date.now();
+    const ready = this.slots.filter((worker) => worker?.state === 'ready');
+    if (ready.some((worker) => now - worker!.lastAnswerAt <= within)) return undefined;
+    return ready.length === 0 ? 'no worker is serving' : `no worker has answered for ${Math.round(within / 1000)} s`;
+  }
+
+  load(): PoolLoad {
+    const live = [...this.slots.filter((worker): worker is Worker => worker !== undefined), ...this.retiring];
+    return {
+      ready: this.slots.filter((worker) => worker?.state === 'ready').length,
+      requests: this.requestsOfGone + live.reduce((sum, worker) => sum + worker.load.requests, 0),
+      connections: live.reduce((sum, worker) => sum + worker.load.connections, 0),
+      inFlight: live.reduce((sum, worker) => sum + worker.load.inFlight, 0),
+    };
+  }
+
+  pids(): number[] {
+    return this.slots.flatMap((worker) => (worker ? [worker.pid] : []));
+  }
+
+  private async replaceAll(): Promise<number> {
+    let replaced = 0;
+    for (let i = 0; i < this.slots.length; i++) {
+      if (this.stopping) break;
+      const fresh = this.launch(i + 1);
+      try {
+        await fresh.ready;
+      } catch (error) {
+        fresh.child.kill('SIGKILL');
+        throw error;
+      }
+      if (this.stopping) {
+        this.retire(fresh);
+        break;
+      }
+      const old = this.slots[i];
+      clearTimeout(this.respawns[i]);
+      this.slots[i] = fresh;
+      this.failures[i] = 0;
+      this.flushWaiting();
+      if (old) this.retire(old);
+      replaced++;
+    }
+    return replaced;
+  }
+
+  private launch(slot: number): Worker {
+    const child = this.settings.launch(slot);
+    const now = Date.now();
+    let onReady: () => void = () => {};
+    let onFailure: (error: Error) => void = () => {};
+    const ready = new Promise<void>((resolve, reject) => {
+      onReady = resolve;
+      onFailure = reject;
+    });
+    ready.catch(() => undefined); // Observed by whoever awaits it; never an unhandled rejection.
+    const worker: Worker = {
+      slot,
+      child,
+      pid: child.pid ?? 0,
+      state: 'starting',
+      pending: 0,
+      startedAt: now,
+      lastAnswerAt: now,
+      load: { requests: 0, connections: 0, inFlight: 0 },
+      ready,
+      exited: new Promise((resolve) => child.once('exit', () => resolve())),
+      stuckReported: false,
+    };
+    let failure: ChaussetteError | undefined;
+    child.on('message', (message: unknown) => {
+      if (!isFromWorker(message)) return;
+      worker.lastAnswerAt = Date.now();
+      worker.stuckReported = false;
+      this.hear(worker, message, onReady, (error) => (failure = error));
+    });
+    child.on('error', (error) => this.settings.log.error(`Worker ${slot}: ${error.message}`));
+    child.once('exit', (code, signal) => {
+      this.requestsOfGone += worker.load.requests;
+      this.retiring.delete(worker);
+      const wasReady = worker.state === 'ready';
+      onFailure(failure ?? errors.workerExited(exitText(code, signal)));
+      if (this.slots[slot - 1] !== worker || this.stopping) return;
+      this.slots[slot - 1] = undefined;
+      const lived = Date.now() - worker.startedAt;
+      this.failures[slot - 1] = wasReady && lived >= STABLE_AFTER_MS ? 1 : this.failures[slot - 1]! + 1;
+      const delay = restartDelayMs(this.failures[slot - 1]!);
+      const what = failure ? `failed to start: ${failure.oneLine()}` : `exited (${exitText(code, signal)})`;
+      this.settings.log.error(`Worker ${slot} (pid ${worker.pid}) ${what}; starting a new one in ${delay / 1000} s`);
+      this.respawns[slot - 1] = setTimeout(() => this.respawn(slot), delay);
+    });
+    return worker;
+  }
+
+  private respawn(slot: number): void {
+    if (this.stopping || this.slots[slot - 1]) return;
+    const worker = this.launch(slot);
+    this.slots[slot - 1] = worker;
+    worker.ready.then(
+      () => this.settings.log.info(`Worker ${slot} (pid ${worker.pid}) serves again`),
+      () => undefined, // Its exit handler reports and schedules the next try.
+    );
+  }
+
+  private hear(worker: Worker, message: FromWorker, onReady: () => void, onFailure: (error: ChaussetteError) => void): void {
+    switch (message.kind) {
+      case 'ready':
+        if (worker.state === 'starting') worker.state = 'ready';
+        onReady();
+        this.flushWaiting();
+        break;
+      case 'failed': {
+        const { code, message: text, hint, exitCode } = message.failure;
+        onFailure(new ChaussetteError(code, text, hint, exitCode as ExitCodeValue));
+        break;
+      }
+      case 'pong':
+        worker.load = { requests: message.requests, connections: message.connections, inFlight: message.inFlight };
+        break;
+    }
+  }
+
+  private retire(worker: Worker): void {
+    if (worker.state === 'retiring') return;
+    worker.state = 'retiring';
+    this.retiring.add(worker);
+    this.send(worker, { kind: 'stop' });
+    // Whatever happens to it now, it must not outlive its stop timeout.
+    const deadline = setTimeout(() => worker.child.kill('SIGKILL'), this.settings.stopTimeoutMs);
+    void worker.exited.then(() => clearTimeout(deadline));
+  }
+
+  private flushWaiting(): void {
+    if (!this.slots.some((worker) => worker?.state === 'ready')) return;
+    for (const { listener, socket } of this.waiting.splice(0)) {
+      if (!socket.destroyed) this.dispatch(listener, socket);
+    }
+  }
+
+  private beat(): void {
+    const now = Date.now();
+    for (const worker of this.slots) {
+      if (!worker || worker.state !== 'ready') continue;
+      const silentMs = now - worker.lastAnswerAt;
+      const limit = this.settings.stuckAfterMs;
+      if (limit !== undefined && silentMs > limit) {
+        this.settings.log.error(`Worker ${worker.slot} (pid ${worker.pid}) has not answered for ${Math.round(silentMs / 1000)} s; killing it`);
+        worker.child.kill('SIGKILL');
+      } else if (limit === undefined && silentMs > 10 * this.settings.heartbeatMs && !worker.stuckReported) {
+        worker.stuckReported = true;
+        this.settings.log.warn(`Worker ${worker.slot} (pid ${worker.pid}) has not answered for ${Math.round(silentMs / 1000)} s; its event loop is blocked`);
+      }
+      this.send(worker, { kind: 'ping' });
+    }
+  }
+
+  private send(worker: Worker, message: ToWorker, handle?: Socket, done?: (error: Error | null) => void): void {
+    if (!worker.child.connected) {
+      done?.(new Error('the worker is gone'));
+      return;
+    }
+    try {
+      worker.child.send(message, handle, { keepOpen: false }, (error) => done?.(error ?? null));
+    } catch (error) {
+      done?.(error as Error);
+    }
+  }
+}
+
+function exitText(code: number | null, signal: NodeJS.Signals | null): string {
+  return signal ? `killed by ${signal}` : `exit code ${code}`;
+}

@@ -1,0 +1,155 @@
+// --workers and --reload: this process owns the sockets and the worker
+// processes, and is the only one systemd hears from. It resolves and opens
+// the sockets once, accepts on them, and hands each connection to a worker
+// (see pool.ts for why it does not leave that to the kernel). SIGHUP
+// replaces the workers one at a time, so new code serves with no request
+// refused; SIGTERM drains them all.
+
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { getBackend } from '../backends/index.js';
+import { describeError, errors } from '../errors.js';
+import { projectRoot, watchTree } from '../dev/watch.js';
+import { loadHook, runHook } from '../hooks.js';
+import { resolveModuleFile, splitSpec } from '../modules.js';
+import type { Logger } from '../log.js';
+import type { Options } from '../options.js';
+import { installStopHandlers } from '../signals.js';
+import { openListeners, preflight, systemMaxBacklog } from '../sockets/open.js';
+import { resolveListenTargets } from '../sockets/resolve.js';
+import { PROGRESS_EVERY_MS } from '../shutdown.js';
+import { ACTIVATION_VARIABLES } from '../systemd/activation.js';
+import type { Notifier } from '../systemd/notify.js';
+import { drainingStatus, servingStatus, startStatusReports } from '../systemd/status.js';
+import { pingEveryMs, planWatchdog, readWatchdog, WATCHDOG_VARIABLES } from '../systemd/watchdog.js';
+import { WorkerPool } from './pool.js';
+import { WORKER_VARIABLE } from './protocol.js';
+
+const HEARTBEAT_MS = 1000;
+/** Room after a worker's own graceful timeout before it is killed. */
+const WORKER_STOP_SLACK_MS = 2000;
+/** Room after the drain's deadline, when asking systemd for more stop time. */
+const STOP_SLACK_MS = 5000;
+
+const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+
+/** CLOCK_MONOTONIC in µs, which systemd wants with RELOADING=1 (Node's hrtime reads that clock). */
+const monotonicUsec = () => (process.hrtime.bigint() / 1000n).toString();
+
+export async function servePool(options: Options, log: Logger, notifier: Notifier, onStopping: () => void): Promise<void> {
+  const size = Math.max(1, options.workers);
+  const cwd = process.cwd();
+  const watchdog = readWatchdog(process.env, process.pid);
+  let resolution;
+  try {
+    resolution = resolveListenTargets(options, process.env, process.pid);
+  } finally {
+    for (const name of [...ACTIVATION_VARIABLES, ...WATCHDOG_VARIABLES]) delete process.env[name];
+  }
+  for (const warning of resolution.warnings) log.warn(warning);
+  const backend = getBackend(options.backend);
+  const inspected = preflight(resolution.targets);
+  for (const [fd, inherited] of inspected) if (inherited.role === 'connection') throw errors.workersNeedListeners(fd);
+
+  const stopping = installStopHandlers(log);
+  const preHook = await loadHook('--pre-hook', options.preHook, cwd);
+  const postHook = await loadHook('--post-hook', options.postHook, cwd);
+  await runHook('--pre-hook', options.preHook, preHook, options);
+
+  // Accepted here, read by the worker: paused, so that no byte is consumed on the way.
+  const listeners = await openListeners(resolution.targets, () => createServer({ pauseOnConnect: true }), options.backlog ?? systemMaxBacklog(), inspected);
+  for (const opened of listeners) log.info(`Serving on ${opened.description}`);
+
+  const graceMs = options.gracefulTimeout * 1000;
+  const workerEnv = { ...process.env };
+  delete workerEnv.NOTIFY_SOCKET; // Only this process speaks to systemd.
+  const workerCommand = [...process.execArgv, process.argv[1]!, ...process.argv.slice(2)];
+  const pool = new WorkerPool({
+    size,
+    launch: (slot) =>
+      spawn(process.execPath, workerCommand, {
+        env: { ...workerEnv, [WORKER_VARIABLE]: String(slot) },
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      }),
+    log,
+    heartbeatMs: watchdog.kind === 'on' ? Math.min(HEARTBEAT_MS, pingEveryMs(watchdog.intervalMs)) : HEARTBEAT_MS,
+    stuckAfterMs: watchdog.kind === 'on' ? watchdog.intervalMs : undefined,
+    stopTimeoutMs: graceMs + WORKER_STOP_SLACK_MS,
+  });
+  listeners.forEach((opened, index) => opened.server.on('connection', (socket) => pool.dispatch(index, socket)));
+
+  log.info(`Starting ${plural(size, 'worker')}`);
+  try {
+    await pool.start();
+  } catch (error) {
+    for (const opened of listeners) opened.server.close();
+    throw error;
+  }
+  log.info(`Using ${backend.name} backend with ${plural(size, 'worker')} (pids ${pool.pids().join(', ')})`);
+
+  const label = `${backend.name}, ${plural(size, 'worker')}`;
+  const describe = (requests: number, connections: number, perSecond?: number) =>
+    servingStatus(listeners.map((opened) => opened.address), label, requests, connections, perSecond);
+  const serving = () => {
+    const load = pool.load();
+    return describe(load.requests, load.connections);
+  };
+
+  // Registered before READY=1: systemd (>= 253) checks that SIGHUP is handled, and Node's default for it is to die.
+  const reload = async (why: string) => {
+    log.info(`Reloading (${why}): replacing ${plural(size, 'worker')} one at a time`);
+    notifier.notify({ RELOADING: 1, MONOTONIC_USEC: monotonicUsec(), STATUS: `Reloading: starting new workers (${why})` });
+    try {
+      const replaced = await pool.reload();
+      log.info(`Reloaded: ${plural(replaced, 'new worker')} serving (pids ${pool.pids().join(', ')})`);
+      notifier.notify({ READY: 1, STATUS: serving() });
+    } catch (error) {
+      const message = error instanceof Error && 'oneLine' in error ? (error as { oneLine(): string }).oneLine() : describeError(error);
+      log.error(`Reload failed, the previous workers go on serving: ${message}`);
+      notifier.notify({ READY: 1, STATUS: `Reload failed: ${describeError(error)}; the previous workers go on serving` });
+    }
+  };
+  process.on('SIGHUP', () => void reload('SIGHUP'));
+  const watching = options.reload ? watchSources(options, cwd, log, (file) => void reload(`${file} changed`)) : undefined;
+
+  const startPinging = planWatchdog(watchdog, options.watchdogProbe, listeners, notifier, log, () => pool.problem());
+  notifier.notify({ READY: 1, STATUS: describe(0, 0, 0) });
+  const pinger = startPinging?.();
+  const telling = notifier.transport === 'sd-notify' || notifier.transport === 'systemd-notify';
+  const reports = telling ? startStatusReports(notifier, () => pool.load(), describe) : undefined;
+
+  const signal = await stopping.first;
+  onStopping();
+  watching?.close();
+  reports?.stop();
+  const before = pool.load();
+  notifier.notify({
+    STOPPING: 1,
+    STATUS: drainingStatus(before.inFlight, before.connections, graceMs),
+    EXTEND_TIMEOUT_USEC: (graceMs + WORKER_STOP_SLACK_MS + STOP_SLACK_MS) * 1000,
+  });
+  log.info(`Received ${signal}: stopping ${plural(size, 'worker')}, each draining for up to ${options.gracefulTimeout} s`);
+  const started = Date.now();
+  // Stop accepting first: what arrives now waits in the socket's queue for whoever serves next.
+  await Promise.all(listeners.map((opened) => new Promise<void>((resolve) => opened.server.close(() => resolve()))));
+  const { killed } = await pool.stop(
+    (load, msLeft) =>
+      notifier.notify({
+        STATUS: drainingStatus(load.inFlight, load.connections, msLeft),
+        EXTEND_TIMEOUT_USEC: Math.round((Math.max(0, msLeft) + STOP_SLACK_MS) * 1000),
+      }),
+    PROGRESS_EVERY_MS,
+  );
+  pinger?.stop();
+  if (killed > 0) log.warn(`Killed ${plural(killed, 'worker')} that outlived the graceful timeout`);
+  await runHook('--post-hook', options.postHook, postHook, options);
+  log.info(`Stopped after ${Date.now() - started} ms; ${pool.load().requests} requests served`);
+}
+
+function watchSources(options: Options, cwd: string, log: Logger, onChange: (file: string) => void) {
+  const appFile = options.app === undefined ? undefined : resolveModuleFile(splitSpec(options.app).module, cwd);
+  const root = projectRoot(appFile, cwd);
+  const watching = watchTree(root, onChange);
+  log.info(`Watching ${root} (${plural(watching.directories, 'directory', 'directories')}, without node_modules) to reload on changes`);
+  return watching;
+}

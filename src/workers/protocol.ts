@@ -1,0 +1,43 @@
+// What the primary and its workers say to each other over the IPC channel
+// Node opens between them. Messages on one channel arrive in order, and a
+// connection travels with its message: so when a worker reads `stop`, every
+// connection sent to it before has arrived, and it can drain without losing one.
+
+/** Set in a worker's environment (and removed at once): the slot it fills, counted from 1. */
+export const WORKER_VARIABLE = 'CHAUSSETTE_WORKER_SLOT';
+
+export type ToWorker =
+  /** Sent with an accepted connection, for the server of listener number `listener`. */
+  | { kind: 'connection'; listener: number }
+  | { kind: 'ping' }
+  /** Drain and exit; nothing more will be sent. */
+  | { kind: 'stop' };
+
+export interface WorkerFailure {
+  code: string;
+  message: string;
+  hint: string | undefined;
+  exitCode: number;
+}
+
+export interface WorkerLoad {
+  requests: number;
+  connections: number;
+  inFlight: number;
+}
+
+export type FromWorker =
+  | { kind: 'ready' }
+  /** It could not start (app not found, threw while loading…); it exits with `exitCode`. */
+  | { kind: 'failed'; failure: WorkerFailure }
+  | ({ kind: 'pong' } & WorkerLoad);
+
+export function isFromWorker(message: unknown): message is FromWorker {
+  const kind = (message as { kind?: unknown } | null)?.kind;
+  return kind === 'ready' || kind === 'failed' || kind === 'pong';
+}
+
+export function isToWorker(message: unknown): message is ToWorker {
+  const kind = (message as { kind?: unknown } | null)?.kind;
+  return kind === 'connection' || kind === 'ping' || kind === 'stop';
+}

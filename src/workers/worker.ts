@@ -1,0 +1,91 @@
+// A worker: one of the processes a primary (--workers) runs. It loads the
+// app and serves the connections the primary accepts and sends it; it never
+// listens and never talks to systemd. It stops when the primary says so (or
+// goes away), draining like a single process does. Signals from a terminal
+// (Ctrl-C reaches the whole process group) are left to the primary, which
+// stops its workers in order.
+
+import type { Server, Socket } from 'node:net';
+import { ChaussetteError, describeError, ExitCode } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Options } from '../options.js';
+import { prepareApp } from '../serving.js';
+import { drain, openConnections, requestsInFlight } from '../shutdown.js';
+import { type FromWorker, isToWorker } from './protocol.js';
+
+export async function runWorker(options: Options, log: Logger, slot: number): Promise<never> {
+  const send = (message: FromWorker) => process.send?.(message);
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(signal, () => log.debug(`Worker ${slot}: ${signal} ignored; the primary stops its workers`));
+  }
+
+  let serving;
+  try {
+    serving = await prepareApp(options, log, process.cwd());
+  } catch (error) {
+    const known = error instanceof ChaussetteError;
+    const failure = known
+      ? { code: error.code, message: error.message, hint: error.hint, exitCode: error.exitCode }
+      : { code: 'ERR_INTERNAL', message: describeError(error), hint: undefined, exitCode: ExitCode.software };
+    if (!known) log.fatal({ err: error }, 'unexpected failure');
+    send({ kind: 'failed', failure });
+    process.disconnect?.();
+    process.exit(failure.exitCode);
+  }
+
+  process.on('uncaughtException', (error) => {
+    log.fatal({ err: error }, 'the app threw outside any request; exiting');
+    process.exit(ExitCode.software);
+  });
+
+  // One server per socket of the primary, made when its first connection comes.
+  const servers: Server[] = [];
+  let requests = 0;
+  const serverFor = (listener: number) => {
+    let server = servers[listener];
+    if (!server) {
+      server = serving.createServer();
+      server.on('request', () => void requests++);
+      // node:http starts its connection bookkeeping on 'listening' (see sockets/open.ts).
+      server.emit('listening');
+      servers[listener] = server;
+    }
+    return server;
+  };
+  const present = () => servers.filter((server): server is Server => server !== undefined);
+
+  let stopping = false;
+  const stop = async (why: string) => {
+    if (stopping) return;
+    stopping = true;
+    const live = present();
+    log.info(`Worker ${slot}: ${why}; draining ${openConnections(live)} connection(s) for up to ${options.gracefulTimeout} s`);
+    const result = await drain(live, options.gracefulTimeout * 1000);
+    if (result.forced > 0) log.warn(`Worker ${slot}: graceful timeout reached: closed ${result.forced} connection(s) by force`);
+    await serving.app.close?.().catch((error: unknown) => log.error({ err: error }, 'the app failed to close'));
+    log.info(`Worker ${slot}: stopped after ${result.elapsedMs} ms of drain`);
+    process.exit(ExitCode.ok);
+  };
+
+  process.on('message', (message: unknown, handle: unknown) => {
+    if (!isToWorker(message)) return;
+    switch (message.kind) {
+      case 'connection':
+        if (handle) serverFor(message.listener).emit('connection', handle as Socket);
+        break;
+      case 'ping': {
+        const live = present();
+        send({ kind: 'pong', requests, connections: openConnections(live), inFlight: requestsInFlight(live) });
+        break;
+      }
+      case 'stop':
+        void stop('asked to stop');
+        break;
+    }
+  });
+  // The primary is gone (killed, crashed): nobody will send more; finish what is here.
+  process.on('disconnect', () => void stop('the primary went away'));
+
+  send({ kind: 'ready' });
+  return new Promise<never>(() => {});
+}
