@@ -8,7 +8,7 @@
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { getBackend } from '../backends/index.js';
-import { describeError, errors } from '../errors.js';
+import { ChaussetteError, describeError, errors } from '../errors.js';
 import { projectRoot, watchTree } from '../dev/watch.js';
 import { loadHook, runHook } from '../hooks.js';
 import { resolveModuleFile, splitSpec } from '../modules.js';
@@ -104,9 +104,10 @@ export async function servePool(options: Options, log: Logger, notifier: Notifie
       log.info(`Reloaded: ${plural(replaced, 'new worker')} serving (pids ${pool.pids().join(', ')})`);
       notifier.notify({ READY: 1, STATUS: serving() });
     } catch (error) {
-      const message = error instanceof Error && 'oneLine' in error ? (error as { oneLine(): string }).oneLine() : describeError(error);
-      log.error(`Reload failed, the previous workers go on serving: ${message}`);
-      notifier.notify({ READY: 1, STATUS: `Reload failed: ${describeError(error)}; the previous workers go on serving` });
+      const known = error instanceof ChaussetteError;
+      log.error(`Reload failed, the previous workers go on serving: ${known ? error.oneLine() : describeError(error)}`);
+      const why = known ? `${error.message} (${error.code})` : describeError(error);
+      notifier.notify({ READY: 1, STATUS: `Reload failed: ${why}; the previous workers go on serving` });
     }
   };
   process.on('SIGHUP', () => void reload('SIGHUP'));
@@ -131,7 +132,9 @@ export async function servePool(options: Options, log: Logger, notifier: Notifie
   log.info(`Received ${signal}: stopping ${plural(size, 'worker')}, each draining for up to ${options.gracefulTimeout} s`);
   const started = Date.now();
   // Stop accepting first: what arrives now waits in the socket's queue for whoever serves next.
-  await Promise.all(listeners.map((opened) => new Promise<void>((resolve) => opened.server.close(() => resolve()))));
+  // Not awaited: for connections it handed over, close()'s callback waits until the workers have
+  // closed them all, which they only do once told to stop, just below.
+  for (const opened of listeners) opened.server.close();
   const { killed } = await pool.stop(
     (load, msLeft) =>
       notifier.notify({

@@ -1,0 +1,289 @@
+// --workers and --reload with real processes: a primary accepting on a real
+// socket, real worker processes taking the connections over IPC, real
+// signals, and the real load client. Counts are printed (t.comment) so the
+// figures can be quoted.
+import t, { type Test } from 'tap';
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { Agent } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cleanEnv, FIXTURES, freePort, PASS_FD, request, ROOT, type Running, runToExit, sleep, startChaussette, waitForLine } from './helpers.js';
+import { startReceiver } from './notify-receiver.js';
+
+const PID_APP = join(FIXTURES, 'apps', 'pid.mjs');
+const HEALTH_APP = join(FIXTURES, 'apps', 'health.mjs');
+const GATE_APP = join(FIXTURES, 'apps', 'start-gate.mjs');
+const LOAD = join(ROOT, 'test', 'systemd', 'load.mjs');
+
+interface LoadCounts {
+  sent: number;
+  ok: number;
+  failed: number;
+  retried: number;
+  errors: Record<string, number>;
+  pids: Record<string, number>;
+}
+
+/** The load client in its own process, so that its timing is not ours. */
+function runLoad(port: number, ms: number, keepAlive = 3, fresh = 3): Promise<LoadCounts> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [LOAD, '--port', String(port), '--ms', String(ms), '--keep-alive', String(keepAlive), '--new', String(fresh)], { timeout: ms + 40_000 }, (error, stdout) =>
+      error ? reject(error) : resolve(JSON.parse(stdout) as LoadCounts),
+    );
+  });
+}
+
+/** The pids the primary reports in its "Using … (pids a, b)" or "Reloaded: … (pids a, b)" line. */
+function pidsIn(line: { msg: string } | undefined): number[] {
+  const match = line && /\(pids ([\d, ]+)\)/.exec(line.msg);
+  return match ? match[1]!.split(', ').map(Number) : [];
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+async function startPool(t: Test, args: string[], env: NodeJS.ProcessEnv = cleanEnv()): Promise<{ running: Running; port: number }> {
+  const port = await freePort();
+  const running = await startChaussette(['--host', '127.0.0.1', '--port', String(port), ...args], { env });
+  t.teardown(() => running.stop('SIGKILL'));
+  return { running, port };
+}
+
+t.test('--workers 3: every worker takes an even share of new connections', async (t) => {
+  const { running, port } = await startPool(t, ['--workers', '3', PID_APP]);
+  const workers = pidsIn(running.lines.find((line) => line.msg.startsWith('Using http backend with 3 workers')));
+  t.equal(workers.length, 3, 'three workers reported');
+  t.notOk(workers.includes(running.child.pid!), 'none of them is the primary');
+
+  const counts = new Map<number, number>();
+  const agent = new Agent({ keepAlive: false, maxSockets: 6 });
+  const answers = await Promise.all(Array.from({ length: 300 }, () => request({ port, agent })));
+  for (const answer of answers) counts.set(Number(answer.body), (counts.get(Number(answer.body)) ?? 0) + 1);
+  t.comment(`300 new connections over 3 workers: ${[...counts.values()].join(' / ')}`);
+  t.same([...counts.keys()].sort(), [...workers].sort(), 'answered by the three workers, never the primary');
+  for (const [pid, count] of counts) t.ok(count >= 80 && count <= 120, `worker ${pid} took ${count} of 300 (a third is 100)`);
+  t.equal(await running.stop(), 0);
+});
+
+t.test('SIGHUP under load replaces every worker, one at a time, and no request fails', async (t) => {
+  const { running, port } = await startPool(t, ['--workers', '2', PID_APP]);
+  const first = pidsIn(running.lines.find((line) => line.msg.startsWith('Using http backend')));
+  const load = runLoad(port, 8000);
+  await sleep(1000);
+  running.child.kill('SIGHUP');
+  const reloaded = await waitForLine(running, (line) => line.msg.startsWith('Reloaded: 2 new workers'), 10_000);
+  await sleep(500);
+  running.child.kill('SIGHUP');
+  const again = await waitForLine(running, (line) => line.msg.startsWith('Reloaded') && line !== reloaded, 10_000);
+  const counts = await load;
+  t.ok(running.lines.indexOf(again!) >= 0, 'both reloads finished while the load ran');
+  t.comment(`reload under load: ${counts.sent} sent, ${counts.failed} failed, ${counts.retried} resent; per process ${JSON.stringify(counts.pids)}`);
+  t.equal(counts.failed, 0, `no request failed (${JSON.stringify(counts.errors)})`);
+  t.ok(counts.sent > 500, 'the load ran');
+  const second = pidsIn(reloaded);
+  const third = pidsIn(again);
+  t.equal(second.length, 2);
+  t.equal(third.length, 2);
+  t.equal(new Set([...first, ...second, ...third]).size, 6, 'each reload started new processes');
+  for (const pid of [...second, ...third]) t.ok(counts.pids[pid], `new worker ${pid} answered`);
+  await sleep(500);
+  for (const pid of [...first, ...second]) t.notOk(alive(pid), `replaced worker ${pid} has exited`);
+  t.equal(await running.stop(), 0);
+});
+
+t.test('a worker that dies is replaced; failures in a row back off 0.1 s, 0.2 s, 0.4 s…', async (t) => {
+  const gate = join(mkdtempSync(join(tmpdir(), 'gate-')), 'closed');
+  t.teardown(() => rmSync(gate, { force: true }));
+  const { running, port } = await startPool(t, ['--workers', '2', GATE_APP], cleanEnv({ START_GATE: gate }));
+  const [victim] = pidsIn(running.lines.find((line) => line.msg.startsWith('Using http backend')));
+
+  process.kill(victim!, 'SIGKILL');
+  const back = await waitForLine(running, (line) => /^Worker \d \(pid \d+\) serves again$/.test(line.msg), 5000);
+  t.ok(running.lines.some((line) => line.level === 50 && line.msg === `Worker 1 (pid ${victim}) exited (killed by SIGKILL); starting a new one in 0.1 s`));
+  t.ok(back, 'a new worker serves in its slot');
+
+  // Now a replacement cannot start: the primary keeps trying, waiting longer each time.
+  writeFileSync(gate, '');
+  const [, other] = pidsIn(running.lines.find((line) => line.msg.startsWith('Using http backend')));
+  process.kill(other!, 'SIGKILL');
+  await waitForLine(running, (line) => /failed to start: .*starting a new one in 0\.8 s$/.test(line.msg), 8000);
+  const delays = running.lines
+    .filter((line) => line.msg.startsWith('Worker 2 ('))
+    .map((line) => /in ([\d.]+) s$/.exec(line.msg)?.[1])
+    .filter(Boolean);
+  t.same(delays.slice(0, 4), ['0.1', '0.2', '0.4', '0.8'], 'the delay doubles while the worker keeps failing');
+  t.ok(
+    running.lines.some((line) => /^Worker 2 \(pid \d+\) failed to start: chaussette: ERR_APP_IMPORT: .*the start gate is closed/.test(line.msg)),
+    'says why the replacement failed',
+  );
+  t.equal((await request({ port })).status, 200, 'the other worker serves meanwhile');
+
+  unlinkSync(gate);
+  t.ok(await waitForLine(running, (line) => line.msg.startsWith('Worker 2 (pid') && line.msg.endsWith('serves again'), 8000), 'the slot recovers');
+  t.equal(await running.stop(), 0);
+});
+
+t.test('an app that cannot start fails the start once, with its one line and exit code', async (t) => {
+  const { code, stderr } = await runToExit(['--workers', '3', '--port', '0', 'test/fixtures/apps/missing.mjs']);
+  t.equal(code, 78);
+  const lines = stderr.trim().split('\n');
+  t.equal(lines.length, 1, 'one line, not one per worker');
+  t.match(lines[0], /^chaussette: ERR_APP_NOT_FOUND: app "test\/fixtures\/apps\/missing.mjs"/);
+});
+
+t.test('--workers with an accepted connection (Accept=yes) is refused', async (t) => {
+  const { code, stderr } = await runToExit(['--fd', '3', '--workers', '2'], { command: ['python3', PASS_FD, 'connected', '3', process.execPath, join(ROOT, 'dist', 'bin.cjs')] });
+  t.equal(code, 78);
+  t.match(stderr, /^chaussette: ERR_WORKERS_ACCEPT: --workers needs listening sockets, but fd 3 is one accepted connection/);
+});
+
+t.test('SIGTERM to the primary alone (KillMode=mixed) drains what the workers are answering', async (t) => {
+  const { running, port } = await startPool(t, ['--workers', '2', join(FIXTURES, 'apps', 'slow.mjs')]);
+  const workers = pidsIn(running.lines.find((line) => line.msg.startsWith('Using http backend')));
+  const inFlight = [request({ port, path: '/?ms=800', agent: false }), request({ port, path: '/?ms=800', agent: false })];
+  await sleep(200);
+  running.child.kill('SIGTERM');
+  const answers = await Promise.all(inFlight);
+  t.same(answers.map((answer) => answer.status), [200, 200], 'both requests in flight were answered');
+  t.same(answers.map((answer) => answer.headers.connection), ['close', 'close']);
+  t.equal(await running.exited, 0, 'the primary exits 0 once the workers are done');
+  for (const pid of workers) t.notOk(alive(pid), `worker ${pid} is gone`);
+});
+
+t.test('the primary killed outright: its workers finish what they have, then leave', async (t) => {
+  const { running, port } = await startPool(t, ['--workers', '2', join(FIXTURES, 'apps', 'slow.mjs')]);
+  const workers = pidsIn(running.lines.find((line) => line.msg.startsWith('Using http backend')));
+  const inFlight = request({ port, path: '/?ms=800', agent: false });
+  await sleep(200);
+  running.child.kill('SIGKILL');
+  t.equal((await inFlight).status, 200, 'the request in flight was answered');
+  for (const deadline = Date.now() + 5000; workers.some(alive) && Date.now() < deadline; ) await sleep(50);
+  for (const pid of workers) t.notOk(alive(pid), `worker ${pid} left instead of lingering as an orphan`);
+  t.ok(running.lines.some((line) => /Worker \d: the primary went away; draining/.test(line.msg)));
+});
+
+t.test('systemd hears the primary only: READY=1, worker count, RELOADING=1 with MONOTONIC_USEC, READY=1', async (t) => {
+  const receiver = await startReceiver();
+  t.teardown(receiver.close);
+  const { running, port } = await startPool(t, ['--workers', '2', PID_APP], cleanEnv({ NOTIFY_SOCKET: receiver.address }));
+  const ready = await receiver.waitFor('READY', '1');
+  t.equal(ready.pid, running.child.pid, 'from the primary: the main PID');
+  t.equal(ready.fields.STATUS, `Serving 127.0.0.1:${port} (http, 2 workers): no requests yet`);
+  t.ok(receiver.messages.every((message) => message.pid === running.child.pid), 'no worker ever spoke to systemd');
+
+  const before = receiver.messages.length;
+  const sentAt = process.hrtime.bigint() / 1000n;
+  running.child.kill('SIGHUP');
+  const reloading = await receiver.waitFor('RELOADING', '1', 5000, before);
+  t.ok(reloading.fields.MONOTONIC_USEC, 'MONOTONIC_USEC rides in the same message');
+  const usec = BigInt(reloading.fields.MONOTONIC_USEC!);
+  t.ok(usec >= sentAt && usec - sentAt < 5_000_000n, 'CLOCK_MONOTONIC microseconds, not wall time');
+  t.match(reloading.fields.STATUS, /^Reloading: starting new workers \(SIGHUP\)$/);
+  const readyAgain = await receiver.waitFor('READY', '1', 10_000, before);
+  t.ok(receiver.messages.indexOf(readyAgain) > receiver.messages.indexOf(reloading), 'READY=1 after RELOADING=1');
+  t.match(readyAgain.fields.STATUS, /^Serving 127\.0\.0\.1:\d+ \(http, 2 workers\)/);
+  t.equal(await running.stop(), 0);
+});
+
+t.test('a reload whose new code cannot start keeps the old workers serving', async (t) => {
+  const receiver = await startReceiver();
+  t.teardown(receiver.close);
+  const gate = join(mkdtempSync(join(tmpdir(), 'gate-')), 'closed');
+  t.teardown(() => rmSync(gate, { force: true }));
+  const { running, port } = await startPool(t, ['--workers', '2', GATE_APP], cleanEnv({ NOTIFY_SOCKET: receiver.address, START_GATE: gate }));
+  const workers = pidsIn(running.lines.find((line) => line.msg.startsWith('Using http backend')));
+  await receiver.waitFor('READY', '1');
+  writeFileSync(gate, '');
+  const before = receiver.messages.length;
+  running.child.kill('SIGHUP');
+  const ready = await receiver.waitFor('READY', '1', 10_000, before);
+  t.match(ready.fields.STATUS, /^Reload failed: app ".*start-gate\.mjs" threw while loading: the start gate is closed \(ERR_APP_IMPORT\); the previous workers go on serving$/);
+  t.ok(running.lines.some((line) => line.level === 50 && /^Reload failed, the previous workers go on serving: chaussette: ERR_APP_IMPORT/.test(line.msg)));
+  const answers = await Promise.all(Array.from({ length: 10 }, () => request({ port, agent: false })));
+  t.same(new Set(answers.map((answer) => Number(answer.body))), new Set(workers), 'the old workers answer');
+  t.equal(await running.stop(), 0);
+});
+
+t.test('watchdog: a stuck worker is killed and replaced while a healthy one keeps the pings going', async (t) => {
+  const receiver = await startReceiver();
+  t.teardown(receiver.close);
+  const { running, port } = await startPool(t, ['--workers', '2', HEALTH_APP], cleanEnv({ NOTIFY_SOCKET: receiver.address, WATCHDOG_USEC: '1000000' }));
+  await receiver.waitFor('WATCHDOG', '1');
+  const from = receiver.messages.length;
+  const startedAt = Date.now();
+  const blocked = request({ port, path: '/block?ms=6000', agent: false }).catch((error: Error) => error);
+  const killed = await waitForLine(running, (line) => /^Worker \d \(pid \d+\) has not answered for \d s; killing it$/.test(line.msg), 5000);
+  t.ok(killed, 'the stuck worker was killed');
+  t.ok(await waitForLine(running, (line) => /serves again$/.test(line.msg), 5000), 'and replaced');
+  t.ok((await blocked) instanceof Error, 'its connection was cut with it');
+  await sleep(Math.max(0, startedAt + 3500 - Date.now()));
+  const pings = receiver.messages.slice(from).filter((m) => m.fields.WATCHDOG === '1').map((m) => m.at);
+  const gaps = pings.slice(1).map((at, i) => at - pings[i]!);
+  t.ok(pings.length >= 5, `pings went on (${pings.length} in 3.5 s, one every 500 ms aimed at)`);
+  t.ok(Math.max(...gaps) < 1000, `never a gap of a whole WatchdogSec (longest ${Math.round(Math.max(...gaps))} ms)`);
+  t.equal((await request({ port, path: '/pid' })).status, 200);
+});
+
+t.test('watchdog: with no healthy worker the pings stop, and resume once one serves', async (t) => {
+  const receiver = await startReceiver();
+  t.teardown(receiver.close);
+  const { running, port } = await startPool(t, ['--workers', '1', HEALTH_APP], cleanEnv({ NOTIFY_SOCKET: receiver.address, WATCHDOG_USEC: '1000000' }));
+  await receiver.waitFor('WATCHDOG', '1');
+  const from = receiver.messages.length;
+  void request({ port, path: '/block?ms=6000', agent: false }).catch(() => undefined);
+  t.ok(await waitForLine(running, (line) => line.level === 50 && /^Watchdog: not pinging, no worker/.test(line.msg), 5000), 'says why it stopped pinging');
+  t.ok(await waitForLine(running, (line) => line.msg === 'Watchdog: healthy again; pinging', 5000), 'pings again once the new worker serves');
+  const pings = receiver.messages.slice(from).filter((m) => m.fields.WATCHDOG === '1').map((m) => m.at);
+  const gaps = pings.slice(1).map((at, i) => at - pings[i]!);
+  t.ok(Math.max(...gaps) >= 1000, `a gap of at least WatchdogSec, so systemd would have stepped in (longest ${Math.round(Math.max(...gaps))} ms)`);
+});
+
+t.test('--reload: an edit reloads the app with no request failing; broken code leaves the last good one serving', async (t) => {
+  const project = mkdtempSync(join(tmpdir(), 'reload-'));
+  t.teardown(() => rmSync(project, { recursive: true, force: true }));
+  writeFileSync(join(project, 'package.json'), '{"type":"module"}\n');
+  mkdirSync(join(project, 'lib'));
+  const version = (v: string) => writeFileSync(join(project, 'lib', 'version.mjs'), `export const version = '${v}';\n`);
+  version('v1');
+  writeFileSync(join(project, 'server.mjs'), "import { version } from './lib/version.mjs';\nexport default (req, res) => res.end(version);\n");
+  const port = await freePort();
+  const running = await startChaussette(['--reload', '--host', '127.0.0.1', '--port', String(port), 'server.mjs'], { cwd: project });
+  t.teardown(() => running.stop('SIGKILL'));
+  t.ok(await waitForLine(running, (line) => line.msg.startsWith(`Watching ${project} (2 directories`)), 'watches the project, subdirectories included');
+  t.equal((await request({ port })).body, 'v1');
+
+  const load = (async () => {
+    let sent = 0;
+    const failures: string[] = [];
+    for (const until = Date.now() + 3000; Date.now() < until; sent++) {
+      await request({ port, agent: false }).then(
+        (answer) => void (answer.status !== 200 && failures.push(String(answer.status))),
+        (error: Error) => void failures.push(error.message),
+      );
+    }
+    return { sent, failures };
+  })();
+  await sleep(300);
+  version('v2');
+  t.ok(await waitForLine(running, (line) => /^Reloading \(lib\/version\.mjs changed\)/.test(line.msg), 5000), 'the change is named');
+  t.ok(await waitForLine(running, (line) => line.msg.startsWith('Reloaded: 1 new worker'), 10_000));
+  const { sent, failures } = await load;
+  t.comment(`--reload under load: ${sent} requests, ${failures.length} failed`);
+  t.same(failures, [], 'no request failed during the reload');
+  t.equal((await request({ port })).body, 'v2', 'the new code answers');
+
+  writeFileSync(join(project, 'lib', 'version.mjs'), 'export const version = ;\n');
+  t.ok(await waitForLine(running, (line) => /^Reload failed, the previous workers go on serving/.test(line.msg), 10_000), 'a syntax error is reported');
+  t.equal((await request({ port })).body, 'v2', 'the last good code still answers');
+  version('v3');
+  await waitForLine(running, (line) => line.msg.startsWith('Reloaded') && running.lines.indexOf(line) > running.lines.findIndex((l) => /^Reload failed/.test(l.msg)), 10_000);
+  t.equal((await request({ port })).body, 'v3', 'and the fix is picked up');
+  t.equal(await running.stop(), 0);
+});
