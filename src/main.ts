@@ -19,7 +19,7 @@ import { type OpenListener, openListeners, preflight, systemMaxBacklog } from '.
 import { resolveListenTargets } from './sockets/resolve.js';
 import { drain, openConnections, requestsInFlight } from './shutdown.js';
 import { ACTIVATION_VARIABLES } from './systemd/activation.js';
-import { createNotifier, type Notifier } from './systemd/notify.js';
+import { createNotifier, monotonicUsec, type Notifier } from './systemd/notify.js';
 import { countRequests, drainingStatus, servingStatus, startStatusReports } from './systemd/status.js';
 import { planWatchdog, readWatchdog, WATCHDOG_VARIABLES } from './systemd/watchdog.js';
 import { servePool } from './workers/primary.js';
@@ -124,6 +124,13 @@ async function serve(options: Options, log: Logger, notifier: Notifier, onStoppi
   const describe = (requests: number, connections: number, perSecond?: number) =>
     servingStatus(listeners.map((opened) => opened.address), serving.backendName, requests, connections, perSecond);
   const startPinging = planWatchdog(watchdog, options.watchdogProbe, listeners, notifier, log);
+  // systemctl reload sends SIGHUP, whose default would kill Node. One process cannot swap its app
+  // in place; it says so, and completes the reload handshake so that systemd is never left waiting.
+  process.on('SIGHUP', () => {
+    notifier.notify({ RELOADING: 1, MONOTONIC_USEC: monotonicUsec() });
+    log.warn('Received SIGHUP: nothing reloaded; a single process cannot replace its app in place (use --workers, or restart)');
+    notifier.notify({ READY: 1 });
+  });
   notifier.notify({ READY: 1, STATUS: describe(0, 0, 0) });
   const pinger = startPinging?.();
   const telling = notifier.transport === 'sd-notify' || notifier.transport === 'systemd-notify';

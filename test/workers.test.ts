@@ -287,3 +287,18 @@ t.test('--reload: an edit reloads the app with no request failing; broken code l
   t.equal((await request({ port })).body, 'v3', 'and the fix is picked up');
   t.equal(await running.stop(), 0);
 });
+
+t.test('SIGHUP to a single process: the reload handshake, a warning, and it goes on serving', async (t) => {
+  const receiver = await startReceiver();
+  t.teardown(receiver.close);
+  const { running, port } = await startPool(t, [PID_APP], cleanEnv({ NOTIFY_SOCKET: receiver.address }));
+  await receiver.waitFor('READY', '1');
+  const before = receiver.messages.length;
+  running.child.kill('SIGHUP');
+  const reloading = await receiver.waitFor('RELOADING', '1', 5000, before);
+  t.ok(reloading.fields.MONOTONIC_USEC, 'with MONOTONIC_USEC');
+  await receiver.waitFor('READY', '1', 5000, before);
+  t.ok(await waitForLine(running, (line) => line.level === 40 && line.msg.startsWith('Received SIGHUP: nothing reloaded')));
+  t.equal((await request({ port })).body, `${running.child.pid}\n`, 'the same process answers');
+  t.equal(await running.stop(), 0);
+});

@@ -35,6 +35,9 @@ export function formatNotification(fields: NotifyFields): string {
     .join('\n');
 }
 
+/** CLOCK_MONOTONIC in µs, which systemd wants with RELOADING=1 (Node's hrtime reads that clock). */
+export const monotonicUsec = () => (process.hrtime.bigint() / 1000n).toString();
+
 const silent: Notifier = { transport: 'none', report: undefined, notify() {}, settled: async () => {} };
 
 interface SdNotifyAddon {

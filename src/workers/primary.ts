@@ -19,7 +19,7 @@ import { openListeners, preflight, systemMaxBacklog } from '../sockets/open.js';
 import { resolveListenTargets } from '../sockets/resolve.js';
 import { PROGRESS_EVERY_MS } from '../shutdown.js';
 import { ACTIVATION_VARIABLES } from '../systemd/activation.js';
-import type { Notifier } from '../systemd/notify.js';
+import { monotonicUsec, type Notifier } from '../systemd/notify.js';
 import { drainingStatus, servingStatus, startStatusReports } from '../systemd/status.js';
 import { pingEveryMs, planWatchdog, readWatchdog, WATCHDOG_VARIABLES } from '../systemd/watchdog.js';
 import { WorkerPool } from './pool.js';
@@ -32,9 +32,6 @@ const WORKER_STOP_SLACK_MS = 2000;
 const STOP_SLACK_MS = 5000;
 
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
-
-/** CLOCK_MONOTONIC in µs, which systemd wants with RELOADING=1 (Node's hrtime reads that clock). */
-const monotonicUsec = () => (process.hrtime.bigint() / 1000n).toString();
 
 export async function servePool(options: Options, log: Logger, notifier: Notifier, onStopping: () => void): Promise<void> {
   const size = Math.max(1, options.workers);

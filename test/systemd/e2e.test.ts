@@ -118,6 +118,59 @@ t.test('restart and stop/start under load: no request fails', async (t) => {
   t.ok(Object.keys(counts.pids).length >= 4, 'four processes took turns: two restarts and a stop/start happened');
 });
 
+t.test('--workers: systemctl reload under load replaces every worker; the main PID stays, no request fails', async (t) => {
+  await machine.writeFile('/etc/chaussette/pool.env', `CHAUSSETTE_APP=${APPS}/pid.mjs\nCHAUSSETTE_WORKERS=2\n`);
+  await sh('systemctl start chaussette@pool.socket');
+  await sh('curl -sS --unix-socket /run/chaussette/pool.sock http://pool/');
+  const primary = (await show('chaussette@pool.service', 'MainPID')).MainPID!;
+  const workersOf = async () => (await sh(`pgrep -P ${primary} || true`)).trim().split('\n').filter(Boolean).sort();
+  const first = await workersOf();
+  t.equal(first.length, 2, 'two workers under the main process');
+  t.match((await show('chaussette@pool.service', 'StatusText')).StatusText, /^Serving unix:\/run\/chaussette\/pool\.sock \(http, 2 workers\)/);
+
+  const load = machine.exec(`${LOAD} --socket /run/chaussette/pool.sock --ms 7000 --keep-alive 4 --new 4`, { timeoutMs: 60_000 });
+  const generations = [first];
+  for (const pause of [1000, 1500]) {
+    await sleep(pause);
+    const started = Date.now();
+    await sh('systemctl reload chaussette@pool.service');
+    await waitFor('the reload to finish', async () => {
+      const state = await show('chaussette@pool.service', 'ActiveState', 'StatusText');
+      return state.ActiveState === 'active' && state.StatusText.startsWith('Serving') ? true : undefined;
+    });
+    t.comment(`systemctl reload, until active again with new workers: ${Date.now() - started} ms`);
+    generations.push(await workersOf());
+  }
+  const result = await load;
+  t.equal(result.code, 0, result.stderr);
+  const counts = JSON.parse(result.stdout) as { sent: number; failed: number; retried: number; errors: Record<string, number>; pids: Record<string, number> };
+  t.comment(`reload under load: ${counts.sent} requests, ${counts.failed} failed, ${counts.retried} resent; per process ${JSON.stringify(counts.pids)}`);
+  t.equal(counts.failed, 0, `no failed request (${JSON.stringify(counts.errors)})`);
+  t.equal(new Set(generations.flat()).size, 6, 'each reload brought two new workers');
+  for (const pid of [...generations[1]!, ...generations[2]!]) t.ok(counts.pids[pid], `new worker ${pid} answered`);
+  const state = await show('chaussette@pool.service', 'MainPID', 'NRestarts');
+  t.equal(state.MainPID, primary, 'the main process stayed: a reload, not a restart');
+  t.equal(state.NRestarts, '0');
+  t.match(await sh('journalctl -u chaussette@pool.service --no-pager -o cat'), /Reloaded: 2 new workers serving/);
+
+  await sh('systemctl stop chaussette@pool.service');
+  const stopped = await show('chaussette@pool.service', 'Result', 'ExecMainStatus');
+  t.equal(stopped.Result, 'success', 'KillMode=mixed: SIGTERM to the primary, which stops its workers');
+  t.equal(stopped.ExecMainStatus, '0');
+  t.equal((await machine.exec(`pgrep -P ${primary}`)).code, 1, 'no worker left behind');
+});
+
+t.test('systemctl reload of a single process is a logged no-op, never a kill', async (t) => {
+  await sh('systemctl start chaussette@app.service');
+  const before = (await show('chaussette@app.service', 'MainPID')).MainPID;
+  await sh('systemctl reload chaussette@app.service');
+  await sleep(300);
+  const after = await show('chaussette@app.service', 'MainPID', 'ActiveState');
+  t.equal(after.ActiveState, 'active');
+  t.equal(after.MainPID, before, 'the same process serves');
+  t.match(await sh('journalctl -u chaussette@app.service --no-pager -o cat'), /Received SIGHUP: nothing reloaded/);
+});
+
 t.test('a drain longer than TimeoutStopSec= is extended honestly: the request in flight completes', async (t) => {
   await machine.writeFile('/etc/chaussette/long.env', `CHAUSSETTE_APP=${APPS}/slow.mjs\nCHAUSSETTE_GRACEFUL_TIMEOUT=8\n`);
   await dropIn('chaussette@long.service', '[Service]\nTimeoutStopSec=2s\n');
