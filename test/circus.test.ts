@@ -5,7 +5,7 @@
 // environment, and stops processes with SIGTERM, then SIGKILL after
 // graceful_timeout. The config is the example with only the paths (command,
 // app, working_dir) and the port or socket path swapped for this machine's.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -167,7 +167,7 @@ function lines(stream: NodeJS.ReadableStream, onLine: (line: string) => void) {
 }
 
 /** Writes the config, starts the stand-in and waits for its ready line. */
-async function startCircusd(t: Tap.Test, ini: string): Promise<{ circusd: Circusd; ready: Ready; dir: string }> {
+async function startCircusd(t: Test, ini: string): Promise<{ circusd: Circusd; ready: Ready; dir: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'chaussette-circus-'));
   const configPath = join(dir, 'circus.ini');
   writeFileSync(configPath, ini);
@@ -198,7 +198,7 @@ function environOf(pid: number): string[] {
 }
 
 /** Says when a slow machine made a step outlast the load meant to cover it; a fact to read, not to assert. */
-function reportTiming(t: Tap.Test, what: string, ms: number, loadMs: number) {
+function reportTiming(t: Test, what: string, ms: number, loadMs: number) {
   t.comment(`${what} done ${ms} ms into a ${loadMs} ms load${ms > loadMs ? ' (slow machine: part of it ran after the load)' : ''}`);
 }
 
