@@ -84,7 +84,11 @@ export const errors = {
   ]),
   fdNotSocket: make('ERR_FD_NOT_SOCKET', ExitCode.config, (fd: number, what: string) => [
     `fd ${fd} is ${what}, not a socket`,
-    fd === 0 ? 'only a manager such as Supervisor (fcgi-program) puts a socket on fd 0' : 'pass the number of a listening socket the manager opened',
+    fd === 0
+      ? 'only a manager such as Supervisor (fcgi-program) puts a socket on fd 0'
+      : what.includes('anon_inode:')
+        ? `nothing was passed at fd ${fd}: Node.js opened this one for its own event loop; under Circus use --fd $(circus.sockets.NAME), never a typed number`
+        : 'pass the number of a listening socket the manager opened (Node.js opens its own fds on free low numbers); under Circus use --fd $(circus.sockets.NAME)',
   ]),
   fdDatagram: make('ERR_FD_DATAGRAM', ExitCode.config, (fd: number, what: string) => [
     `fd ${fd} is a ${what} socket; HTTP needs a stream socket`,

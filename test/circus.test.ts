@@ -373,7 +373,7 @@ t.test('--fd 3 typed by hand while circusd put the socket elsewhere: a one-line 
   t.comment(errors[0]);
   t.ok(errors.length >= exits.length, 'one error line per exit');
   t.ok(
-    errors.every((line) => /^chaussette: ERR_FD_[A-Z_]+: fd 3 .*\(hint: .*\)$/.test(line)),
+    errors.every((line) => /^chaussette: ERR_FD_[A-Z_]+: fd 3 .*\(hint: .*--fd \$\(circus\.sockets\.NAME\).*\)$/.test(line)),
     'each is one line with an ERR_FD_ code, the fd and a hint',
   );
   t.equal((await circusd.quit()).code, 0);
