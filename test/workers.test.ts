@@ -4,7 +4,7 @@
 // figures can be quoted.
 import t, { type Test } from 'tap';
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -69,6 +69,9 @@ t.test('--workers 3: every worker takes an even share of new connections', async
   t.comment(`300 new connections over 3 workers: ${[...counts.values()].join(' / ')}`);
   t.same([...counts.keys()].sort(), [...workers].sort(), 'answered by the three workers, never the primary');
   for (const [pid, count] of counts) t.ok(count >= 80 && count <= 120, `worker ${pid} took ${count} of 300 (a third is 100)`);
+  // Its copy of each connection is closed once sent: one left open would hold the connection past its worker.
+  const primaryFds = readdirSync(`/proc/${running.child.pid}/fd`).length;
+  t.ok(primaryFds < 40, `the primary holds ${primaryFds} fds after handing over 300 connections`);
   t.equal(await running.stop(), 0);
 });
 

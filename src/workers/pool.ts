@@ -8,9 +8,9 @@
 // own spread favours whichever process woke last (notes E11).
 
 import type { ChildProcess } from 'node:child_process';
-import type { Socket } from 'node:net';
 import { ChaussetteError, errors, type ExitCodeValue } from '../errors.js';
 import type { Logger } from '../log.js';
+import { type Connection, discard } from './handover.js';
 import { type FromWorker, isFromWorker, type ToWorker, type WorkerLoad } from './protocol.js';
 
 /** Delay before replacing a worker after `failures` failures in a row: 0.1 s doubling to 10 s. */
@@ -73,7 +73,7 @@ export class WorkerPool {
   private readonly retiring = new Set<Worker>();
   private readonly failures: number[];
   private readonly respawns: Array<NodeJS.Timeout | undefined>;
-  private readonly waiting: Array<{ listener: number; socket: Socket }> = [];
+  private readonly waiting: Array<{ listener: number; connection: Connection; tries: number }> = [];
   private cursor = 0;
   private stopping = false;
   private requestsOfGone = 0;
@@ -103,19 +103,23 @@ export class WorkerPool {
   }
 
   /** Hands an accepted connection to a worker (or holds it until one is ready). */
-  dispatch(listener: number, socket: Socket): void {
+  dispatch(listener: number, connection: Connection, tries = 0): void {
     const ready = this.slots.filter((worker): worker is Worker => worker?.state === 'ready');
     const chosen = ready[pickWorker(ready.map((worker) => worker.pending), this.cursor % Math.max(1, ready.length))];
     if (!chosen) {
-      this.waiting.push({ listener, socket });
+      this.waiting.push({ listener, connection, tries });
       return;
     }
     this.cursor++;
     chosen.pending++;
-    this.send(chosen, { kind: 'connection', listener }, socket, (error) => {
+    this.send(chosen, { kind: 'connection', listener }, connection, (error) => {
       chosen.pending--;
-      // The worker died as it was chosen: another one gets the connection.
-      if (error && !socket.destroyed) this.dispatch(listener, socket);
+      // Written: the worker's copy travels with the message, so ours goes now. (child.send closes a
+      // net.Socket it sent, never a raw handle: left open here, the connection would outlive its worker.)
+      if (!error) return discard(connection);
+      // The worker died as it was chosen, before the connection left: another one takes it.
+      if (tries < this.settings.size) this.dispatch(listener, connection, tries + 1);
+      else discard(connection);
     });
   }
 
@@ -133,7 +137,7 @@ export class WorkerPool {
     this.respawns.forEach((timer) => clearTimeout(timer));
     const live = [...this.slots.filter((worker): worker is Worker => worker !== undefined), ...this.retiring];
     this.flushWaiting();
-    for (const socket of this.waiting.splice(0)) socket.socket.destroy(); // No worker left to take them.
+    for (const { connection } of this.waiting.splice(0)) discard(connection); // No worker left to take them.
     for (const worker of live) this.retire(worker);
     const started = Date.now();
     const progress = setInterval(() => {
@@ -293,9 +297,7 @@ export class WorkerPool {
 
   private flushWaiting(): void {
     if (!this.slots.some((worker) => worker?.state === 'ready')) return;
-    for (const { listener, socket } of this.waiting.splice(0)) {
-      if (!socket.destroyed) this.dispatch(listener, socket);
-    }
+    for (const { listener, connection, tries } of this.waiting.splice(0)) this.dispatch(listener, connection, tries);
   }
 
   private beat(): void {
@@ -315,13 +317,13 @@ export class WorkerPool {
     }
   }
 
-  private send(worker: Worker, message: ToWorker, handle?: Socket, done?: (error: Error | null) => void): void {
+  private send(worker: Worker, message: ToWorker, handle?: Connection, done?: (error: Error | null) => void): void {
     if (!worker.child.connected) {
       done?.(new Error('the worker is gone'));
       return;
     }
     try {
-      worker.child.send(message, handle, { keepOpen: false }, (error) => done?.(error ?? null));
+      worker.child.send(message, handle as Parameters<ChildProcess['send']>[1], { keepOpen: false }, (error) => done?.(error ?? null));
     } catch (error) {
       done?.(error as Error);
     }

@@ -22,6 +22,7 @@ import { ACTIVATION_VARIABLES } from '../systemd/activation.js';
 import { monotonicUsec, type Notifier } from '../systemd/notify.js';
 import { drainingStatus, servingStatus, startStatusReports } from '../systemd/status.js';
 import { pingEveryMs, planWatchdog, readWatchdog, WATCHDOG_VARIABLES } from '../systemd/watchdog.js';
+import { takeAccepted } from './handover.js';
 import { WorkerPool } from './pool.js';
 import { WORKER_VARIABLE } from './protocol.js';
 
@@ -73,7 +74,7 @@ export async function servePool(options: Options, log: Logger, notifier: Notifie
     stuckAfterMs: watchdog.kind === 'on' ? watchdog.intervalMs : undefined,
     stopTimeoutMs: graceMs + WORKER_STOP_SLACK_MS,
   });
-  listeners.forEach((opened, index) => opened.server.on('connection', (socket) => pool.dispatch(index, socket)));
+  listeners.forEach((opened, index) => takeAccepted(opened.server, (connection) => pool.dispatch(index, connection)));
 
   log.info(`Starting ${plural(size, 'worker')}`);
   try {

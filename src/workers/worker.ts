@@ -5,12 +5,13 @@
 // (Ctrl-C reaches the whole process group) are left to the primary, which
 // stops its workers in order.
 
-import type { Server, Socket } from 'node:net';
+import type { Server } from 'node:net';
 import { ChaussetteError, describeError, ExitCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Options } from '../options.js';
 import { prepareApp } from '../serving.js';
 import { drain, openConnections, requestsInFlight } from '../shutdown.js';
+import { asSocket } from './handover.js';
 import { type FromWorker, isToWorker } from './protocol.js';
 
 export async function runWorker(options: Options, log: Logger, slot: number): Promise<never> {
@@ -71,7 +72,10 @@ export async function runWorker(options: Options, log: Logger, slot: number): Pr
     if (!isToWorker(message)) return;
     switch (message.kind) {
       case 'connection':
-        if (handle) serverFor(message.listener).emit('connection', handle as Socket);
+        if (handle) {
+          const server = serverFor(message.listener);
+          server.emit('connection', asSocket(handle, server));
+        }
         break;
       case 'ping': {
         const live = present();
