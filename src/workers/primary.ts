@@ -8,7 +8,7 @@
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { getBackend } from '../backends/index.js';
-import { ChaussetteError, describeError, errors } from '../errors.js';
+import { ChaussetteError, describeError, errors, ExitCode } from '../errors.js';
 import { projectRoot, watchTree } from '../dev/watch.js';
 import { loadHook, runHook } from '../hooks.js';
 import { resolveModuleFile, splitSpec } from '../modules.js';
@@ -84,6 +84,12 @@ export async function servePool(options: Options, log: Logger, notifier: Notifie
     throw error;
   }
   log.info(`Using ${backend.name} backend with ${plural(size, 'worker')} (pids ${pool.pids().join(', ')})`);
+  process.on('uncaughtException', (error) => {
+    // A bug of ours, not the app's (the app runs in the workers): they drain and leave once we are gone.
+    log.fatal({ err: error }, 'the primary failed; exiting');
+    notifier.notify({ STATUS: `Failed: ${describeError(error)}` });
+    process.exit(ExitCode.software);
+  });
 
   const label = `${backend.name}, ${plural(size, 'worker')}`;
   const describe = (requests: number, connections: number, perSecond?: number) =>
