@@ -6,7 +6,7 @@
 
 import t, { type Test } from 'tap';
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cleanEnv, CLI, FIXTURES, freePort, request, ROOT, sleep } from './helpers.js';
@@ -117,10 +117,16 @@ async function startSupervisor(t: Test, sections: (dir: string) => string): Prom
     throw new Error(`${prefix}*: not ${count} x ${state} in time: ${JSON.stringify([...last])}\n${readLog(join(dir, 'supervisord.log'))}`);
   };
 
-  const supervisord: ChildProcess = spawn('supervisord', ['-c', conf], { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  supervisord.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-  supervisord.stderr!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  // Its output goes to a file, not a pipe to this process: should this file
+  // be killed (tap's timeout), supervisord must not die of EPIPE and orphan its
+  // children, but get SIGTERM (setpriv --pdeathsig) and stop them itself.
+  const out = openSync(join(dir, 'supervisord.out'), 'w');
+  const supervisord: ChildProcess = spawn('setpriv', ['--pdeathsig', 'SIGTERM', 'supervisord', '-c', conf], {
+    env: cleanEnv(),
+    stdio: ['ignore', out, out],
+  });
+  closeSync(out);
+  const output = () => readLog(join(dir, 'supervisord.out'));
   const exited = new Promise<void>((resolve) => supervisord.once('exit', () => resolve()));
   // Children we saw: supervisord puts each in its own process group, so if it
   // has to be killed they must be found by pid.
@@ -128,8 +134,13 @@ async function startSupervisor(t: Test, sections: (dir: string) => string): Prom
   const rememberPids = async () => {
     for (const { pid } of (await status()).values()) if (pid) seen.add(pid);
   };
+  // Only what is still ours: supervisord until it is reaped, and chaussette
+  // processes of this checkout (a pid that exited may belong to anyone now).
+  const isOurChaussette = (pid: number) => readLog(`/proc/${pid}/cmdline`).split('\0').includes(CLI);
   const killAll = () => {
-    for (const pid of [...seen, supervisord.pid!]) {
+    supervisord.kill('SIGKILL');
+    for (const pid of seen) {
+      if (!isOurChaussette(pid)) continue;
       try {
         process.kill(pid, 'SIGKILL');
       } catch {
@@ -137,8 +148,12 @@ async function startSupervisor(t: Test, sections: (dir: string) => string): Prom
       }
     }
   };
-  // If this file is killed (tap's timeout), teardowns do not run: leave nothing behind.
-  process.once('exit', killAll);
+  // If this file ends without its teardowns (an uncaught error), leave nothing behind.
+  const onExit = () => {
+    killAll();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.once('exit', onExit);
   t.teardown(async () => {
     stopping = true;
     await rememberPids().catch(() => {});
@@ -147,13 +162,12 @@ async function startSupervisor(t: Test, sections: (dir: string) => string): Prom
     const timer = setTimeout(killAll, 20_000);
     await exited;
     clearTimeout(timer);
-    killAll();
-    process.removeListener('exit', killAll);
-    rmSync(dir, { recursive: true, force: true });
+    process.removeListener('exit', onExit);
+    onExit();
   });
 
   for (const deadline = Date.now() + 15_000; (await ctl('pid')).code !== 0; await sleep(100)) {
-    if (supervisord.exitCode !== null || Date.now() > deadline) throw new Error(`supervisord did not start: ${output}`);
+    if (supervisord.exitCode !== null || Date.now() > deadline) throw new Error(`supervisord did not start: ${output()}`);
   }
   const supervisor: Supervisor = {
     dir,
@@ -286,7 +300,7 @@ t.test('a TCP socket shared by 5 processes (examples/supervisord.conf)', async (
       pids.some((pid) => during.pids[pid]) && newPids.some((pid) => during.pids[pid]),
       'old and new processes both answered during the restarts',
     );
-    t.equal(after.failed, 0);
+    t.equal(after.failed, 0, 'no request failed afterwards');
     t.same(Object.keys(after.pids).map(Number).sort(), [...newPids].sort(), 'afterwards, all and only the new processes answer');
 
     // Each old process drained and exited 0 on stopsignal, well before stopwaitsecs.
@@ -358,8 +372,8 @@ t.test('a unix socket (the example\'s commented alternative), and the section de
     t.ok(stat.isSocket(), 'supervisord created the socket');
     t.equal(stat.mode & 0o777, 0o660, 'socket_mode=0660');
     t.equal(stat.uid, process.getuid?.() ?? 0, 'socket_owner');
-    t.match(readFileSync(join(supervisor.dir, 'app_0.log'), 'utf8'), `"msg":"Serving on fd 0 -> unix:${sock}"`);
-    t.equal((await request({ socketPath: sock })).status, 200);
+    t.match(readFileSync(join(supervisor.dir, 'app_0.log'), 'utf8'), `"msg":"Serving on fd 0 -> unix:${sock}"`, 'the process log says what it serves');
+    t.equal((await request({ socketPath: sock })).status, 200, 'answered on the unix socket');
     const counts = await everyPidAnswers({ socket: sock }, pids);
     t.comment(`unix socket, 5 processes: ${counts.ok} answers over new connections; per pid ${perPid(pids, counts)}`);
     t.equal(counts.failed, 0, 'no request failed');
@@ -369,15 +383,15 @@ t.test('a unix socket (the example\'s commented alternative), and the section de
   t.test('--fd 0 under [program:...]: the one-line error, exit 78, FATAL (not a hang)', async (t) => {
     // startretries=3: four quick exits with growing back-off, then FATAL.
     const wrong = await supervisor.waitState('wrong', 'FATAL', 1, 40_000);
-    t.same([...wrong.keys()], ['wrong:wrong_0']);
+    t.same([...wrong.keys()], ['wrong:wrong_0'], 'supervisorctl shows it FATAL');
     const lines = readFileSync(join(supervisor.dir, 'wrong_0.log'), 'utf8').trim().split('\n');
     t.comment(`wrong_0.log: ${lines[0]}`);
     t.match(lines[0], /^chaussette: ERR_FD_NOT_SOCKET: fd 0 is a pipe, not a socket \(hint: .*fcgi-program/, 'stderr line');
     t.same(new Set(lines), new Set([lines[0]]), 'that line and nothing else, once per attempt');
     t.equal(lines.length, 4, 'one attempt plus startretries=3');
     const exits = supervisor.log().match(/exited: wrong_0 \(exit status (\d+); not expected\)/g) ?? [];
-    t.equal(exits.length, 4);
+    t.equal(exits.length, 4, 'supervisord saw 4 exits');
     t.ok(exits.every((line) => line.includes('exit status 78')), 'exit status 78 (EX_CONFIG) each time');
-    t.match(supervisor.log(), /gave up: wrong_0 entered FATAL state, too many start retries too quickly/);
+    t.match(supervisor.log(), /gave up: wrong_0 entered FATAL state, too many start retries too quickly/, 'and gave up');
   });
 });
