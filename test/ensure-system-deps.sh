@@ -4,6 +4,8 @@
 #   systemd-socket-activate, systemd-notify (systemd); python3 (odd fds, the
 #   NOTIFY_SOCKET receiver); ss (iproute2); setpriv (util-linux);
 #   libsystemd-dev (headers the sd-notify addon compiles against);
+#   supervisord, supervisorctl (supervisor; test/supervisor.test.ts runs its
+#   own instance from a temporary config, never the system-wide one);
 #   the root tree test/systemd/machine.ts boots a real systemd from.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,12 +16,16 @@ declare -A package_of=(
   [python3]=python3-minimal
   [ss]=iproute2
   [setpriv]=util-linux
+  [supervisord]=supervisor
+  [supervisorctl]=supervisor
 )
 missing=()
 for program in "${!package_of[@]}"; do
   command -v "$program" >/dev/null 2>&1 || missing+=("${package_of[$program]}")
 done
 [ -e /usr/include/systemd/sd-daemon.h ] || missing+=(libsystemd-dev)
+# One package can provide several of the programs.
+mapfile -t missing < <(printf '%s\n' ${missing[@]+"${missing[@]}"} | sed '/^$/d' | sort -u)
 
 if [ "$(id -u)" -ne 0 ]; then
   if [ ${#missing[@]} -ne 0 ]; then
@@ -31,8 +37,25 @@ else
   if [ ${#missing[@]} -ne 0 ]; then
     echo "ensure-system-deps: installing ${missing[*]}" >&2
     export DEBIAN_FRONTEND=noninteractive
+    # Debian's supervisor postinst starts a system-wide supervisord
+    # (deb-systemd-invoke under systemd, invoke-rc.d under sysvinit, where a
+    # failed start fails the install). The tests need no system service and
+    # never talk to one: forbid starting any while installing, the way Docker
+    # images do, unless a policy is in place already. Only the file written
+    # here is removed, as soon as the install is over (or failed).
+    policy=
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+      policy=/usr/sbin/policy-rc.d
+      trap 'rm -f "$policy"' EXIT
+      printf '#!/bin/sh\n# ensure-system-deps.sh: no service starts while installing test tools\nexit 101\n' >"$policy"
+      chmod 755 "$policy"
+    fi
     apt-get update -qq
-    apt-get install -y -qq --no-install-recommends $(printf '%s\n' "${missing[@]}" | sort -u) >/dev/null
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    if [ -n "$policy" ]; then
+      rm -f "$policy"
+      trap - EXIT
+    fi
   fi
   # Built once (about a minute), then instant.
   bash test/systemd/rootfs.sh >/dev/null
