@@ -1,9 +1,9 @@
 // Real apps and frameworks (dev dependencies), each answering real requests
 // through the real CLI; and failures inside an app staying inside one request.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { rawExchange, request, startChaussette, waitForLine, type Running } from './helpers.js';
 
-async function serve(t: Tap.Test, args: string[]): Promise<Running> {
+async function serve(t: Test, args: string[]): Promise<Running> {
   const running = await startChaussette(['--host', '127.0.0.1', '--port', '0', ...args]);
   t.teardown(() => running.stop());
   return running;

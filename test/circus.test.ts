@@ -11,9 +11,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI, cleanEnv, FIXTURES, freePort, ROOT, sleep, type LogLine } from './helpers.js';
+import { type LoadCounts, runLoad } from './load.js';
 
 const STANDIN = join(FIXTURES, 'circus-standin.py');
-const LOAD = join(ROOT, 'test', 'systemd', 'load.mjs');
 const PID_APP = join(FIXTURES, 'apps', 'pid.mjs');
 const EXAMPLE = readFileSync(join(ROOT, 'examples', 'circus.ini'), 'utf8');
 
@@ -46,17 +46,6 @@ interface Ready {
   ready: true;
   sockets: Record<string, { fd: number; address: string }>;
   pids: Record<string, number[]>;
-}
-
-interface LoadResult {
-  sent: number;
-  ok: number;
-  failed: number;
-  retried: number;
-  keepAlive: number;
-  newConnection: number;
-  errors: Record<string, number>;
-  pids: Record<string, number>;
 }
 
 /** The stand-in circusd, driven through its stdin/stdout command lines. */
@@ -180,18 +169,6 @@ async function startCircusd(t: Test, ini: string): Promise<{ circusd: Circusd; r
   return { circusd, ready, dir };
 }
 
-function runLoad(target: string[], ms: number, keepAlive: number, fresh: number): Promise<LoadResult> {
-  const child = spawn(process.execPath, [LOAD, ...target, '--ms', String(ms), '--keep-alive', String(keepAlive), '--new', String(fresh)], {
-    env: cleanEnv(),
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
-  return new Promise((resolve, reject) =>
-    child.once('close', (code) => (code === 0 ? resolve(JSON.parse(out) as LoadResult) : reject(new Error(`load.mjs exited ${code}: ${out}`)))),
-  );
-}
-
 /** The variables a process really got, from /proc. */
 function environOf(pid: number): string[] {
   return readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').filter(Boolean).sort();
@@ -202,7 +179,7 @@ function reportTiming(t: Test, what: string, ms: number, loadMs: number) {
   t.comment(`${what} done ${ms} ms into a ${loadMs} ms load${ms > loadMs ? ' (slow machine: part of it ran after the load)' : ''}`);
 }
 
-function describeLoad(load: LoadResult, labels: Record<string, string>): string {
+function describeLoad(load: LoadCounts, labels: Record<string, string>): string {
   const perPid = Object.entries(load.pids)
     .map(([pid, count]) => `${pid}${labels[pid] ? ` (${labels[pid]})` : ''}: ${count}`)
     .join(', ');
@@ -234,7 +211,7 @@ t.test('numprocesses = 3: each chaussette serves the fd circusd bound, and all o
   // New connections only, so that every request is a fresh accept() on the shared socket.
   const counts: Record<string, number> = {};
   for (let round = 1; round <= 3 && !pids.every((pid) => counts[pid]); round++) {
-    const load = await runLoad(['--host', '127.0.0.1', '--port', String(port)], 3000, 0, 6);
+    const load = await runLoad({ port }, 3000, 0, 6);
     t.comment(`round ${round}: ${describeLoad(load, {})}`);
     t.equal(load.failed, 0, 'no request failed', { errors: load.errors });
     for (const [pid, count] of Object.entries(load.pids)) counts[pid] = (counts[pid] ?? 0) + count;
@@ -254,7 +231,7 @@ t.test('under load: restart the processes one by one, then all at once; nothing 
   await Promise.all(original.map((pid) => circusd.serving(pid)));
   const labels: Record<string, string> = Object.fromEntries(original.map((pid) => [pid, 'original']));
 
-  const target = ['--host', '127.0.0.1', '--port', String(port)];
+  const target = { port };
 
   // One by one, as `circusctl signal web PID 15` and the watcher's respawn do.
   let started = Date.now();
@@ -313,7 +290,7 @@ t.test('copy_env = False and no [env:web]: chaussette starts with an empty envir
   const pids = ready.pids.web!;
   await Promise.all(pids.map((pid) => circusd.serving(pid)));
   for (const pid of pids) t.same(environOf(pid), [], `pid ${pid}: no variable at all, not even PATH or HOME`);
-  const load = await runLoad(['--host', '127.0.0.1', '--port', String(port)], 1500, 0, 2);
+  const load = await runLoad({ port }, 1500, 0, 2);
   t.equal(load.failed, 0);
   t.ok(load.ok > 0, `answered ${load.ok} requests`);
   t.same(
@@ -339,7 +316,7 @@ t.test('a unix socket (path =): served, and a restart of one process loses nothi
     t.ok(circusd.logs(pid).some((log) => log.msg === `Serving on fd ${fd} -> unix:${path}`), `pid ${pid} serves fd ${fd} -> unix:${path}`);
   }
 
-  const loading = runLoad(['--socket', path], 6000, 4, 4);
+  const loading = runLoad({ socket: path }, 6000, 4, 4);
   await sleep(1000);
   const step = await circusd.command<{ stopped: Record<string, number>; started: number }>('restart-one 1');
   t.same(Object.values(step.stopped), [0], 'the stopped process exited 0');

@@ -1,7 +1,7 @@
 // The real CLI in child processes, handed real sockets the way each manager
 // hands them: bound by itself, an fd at an arbitrary number (Circus), fd 0
 // (Supervisor's fcgi-program), and fds from systemd-socket-activate.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { execFileSync, spawn } from 'node:child_process';
 import { connect } from 'node:net';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -54,7 +54,7 @@ t.test('the same socket in several processes: all serve, restarting one loses no
 });
 
 /** Starts systemd-socket-activate around chaussette; it execs chaussette on the first connection. */
-async function socketActivated(t: Tap.Test, listen: string[], fdnames: string | undefined, args: string[]) {
+async function socketActivated(t: Test, listen: string[], fdnames: string | undefined, args: string[]) {
   const ssaArgs = [...listen.flatMap((address) => ['-l', address]), ...(fdnames ? [`--fdname=${fdnames}`] : []), process.execPath, CLI, ...args];
   const child = spawn(SSA, ssaArgs, { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';

@@ -1,8 +1,8 @@
 // The HTTP backend's production defaults are really in force, and each is an option.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { rawExchange, request, startChaussette } from './helpers.js';
 
-async function serve(t: Tap.Test, args: string[]) {
+async function serve(t: Test, args: string[]) {
   const running = await startChaussette(['--host', '127.0.0.1', '--port', '0', ...args]);
   t.teardown(() => running.stop('SIGKILL'));
   return running;

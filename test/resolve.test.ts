@@ -1,5 +1,5 @@
 // The resolver's rules, one by one, as pure functions of (options, env, pid).
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { ChaussetteError } from '../src/errors.js';
 import { resolveListenTargets, type SocketOptions } from '../src/sockets/resolve.js';
 import { readActivation } from '../src/systemd/activation.js';
@@ -8,7 +8,7 @@ const PID = 4242;
 const defaults: SocketOptions = { fds: [], host: 'localhost', port: 8080, socketChoice: 'none' };
 const systemd = (extra: NodeJS.ProcessEnv = {}) => ({ LISTEN_FDS: '2', LISTEN_PID: String(PID), LISTEN_FDNAMES: 'web:admin', ...extra });
 
-const rejects = (t: Tap.Test, fn: () => unknown, code: string, pattern: RegExp, exitCode: number) => {
+const rejects = (t: Test, fn: () => unknown, code: string, pattern: RegExp, exitCode: number) => {
   try {
     fn();
     t.fail(`expected ${code}`);

@@ -1,6 +1,6 @@
 // Graceful shutdown: nothing in flight is cut while time remains; idle
 // keep-alive connections do not hold the exit; the deadline is kept.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { Agent } from 'node:http';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,7 +10,7 @@ import { cleanEnv, request, sleep, startChaussette, waitForLine, type Running } 
 
 const SLOW = 'test/fixtures/apps/slow.mjs';
 
-async function serve(t: Tap.Test, args: string[], env?: NodeJS.ProcessEnv): Promise<Running> {
+async function serve(t: Test, args: string[], env?: NodeJS.ProcessEnv): Promise<Running> {
   const running = await startChaussette(['--host', '127.0.0.1', '--port', '0', ...args], { env });
   t.teardown(() => running.stop('SIGKILL'));
   return running;

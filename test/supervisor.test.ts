@@ -10,6 +10,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, write
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cleanEnv, CLI, FIXTURES, freePort, request, ROOT, sleep } from './helpers.js';
+import { type LoadCounts, type LoadTarget, runLoad } from './load.js';
 
 // Each group start waits startsecs (3 s in the example) per process; the
 // rolling restart does that five times. About a minute in all.
@@ -17,7 +18,6 @@ t.setTimeout(120_000);
 
 const EXAMPLE = readFileSync(join(ROOT, 'examples', 'supervisord.conf'), 'utf8');
 const PID_APP = join(FIXTURES, 'apps', 'pid.mjs');
-const LOAD = join(ROOT, 'test', 'systemd', 'load.mjs');
 
 /** Replaces `from` by `to` in text, failing if the example no longer has it. */
 function replaceOnce(text: string, from: string | RegExp, to: string): string {
@@ -192,29 +192,6 @@ function readLog(path: string): string {
   }
 }
 
-interface LoadCounts {
-  sent: number;
-  ok: number;
-  failed: number;
-  retried: number;
-  keepAlive: number;
-  newConnection: number;
-  errors: Record<string, number>;
-  pids: Record<string, number>;
-}
-
-/** One bounded run of test/systemd/load.mjs; resolves with its counts. */
-function load(target: { port: number } | { socket: string }, ms: number, keepAlive: number, fresh: number): Promise<LoadCounts> {
-  const where = 'port' in target ? ['--host', '127.0.0.1', '--port', String(target.port)] : ['--socket', target.socket];
-  const args = [LOAD, ...where, '--ms', String(ms), '--keep-alive', String(keepAlive), '--new', String(fresh)];
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, args, { timeout: ms + 60_000 }, (error, stdout, stderr) => {
-      if (error) return reject(new Error(`load.mjs: ${error.message}\n${stderr}`));
-      resolve(JSON.parse(stdout) as LoadCounts);
-    });
-  });
-}
-
 function add(total: LoadCounts, counts: LoadCounts): LoadCounts {
   for (const key of ['sent', 'ok', 'failed', 'retried', 'keepAlive', 'newConnection'] as const) total[key] += counts[key];
   for (const key of ['errors', 'pids'] as const) {
@@ -229,9 +206,9 @@ const empty = (): LoadCounts => ({ sent: 0, ok: 0, failed: 0, retried: 0, keepAl
  * New-connection load until every pid in `pids` answered at least once (the
  * kernel picks which process accepts), at most `rounds` runs of 2 s.
  */
-async function everyPidAnswers(target: { port: number } | { socket: string }, pids: number[], rounds = 5): Promise<LoadCounts> {
+async function everyPidAnswers(target: LoadTarget, pids: number[], rounds = 5): Promise<LoadCounts> {
   const total = empty();
-  for (let round = 0; round < rounds && !pids.every((pid) => total.pids[pid]); round++) add(total, await load(target, 2000, 0, 6));
+  for (let round = 0; round < rounds && !pids.every((pid) => total.pids[pid]); round++) add(total, await runLoad(target, 2000, 0, 6));
   return total;
 }
 
@@ -267,7 +244,7 @@ t.test('a TCP socket shared by 5 processes (examples/supervisord.conf)', async (
     const chain = async (delayMs: number) => {
       const total = empty();
       await sleep(delayMs);
-      while (restarting) add(total, await load({ port }, 4000, 2, 2));
+      while (restarting) add(total, await runLoad({ port }, 4000, 2, 2));
       return total;
     };
     const chains = [chain(0), chain(2000)];
@@ -321,7 +298,7 @@ t.test('a TCP socket shared by 5 processes (examples/supervisord.conf)', async (
     // down to a few milliseconds, as supervisord drops its last reference);
     // requests waiting in the old socket's queue are reset in any case.
     const before = listeningInode(port);
-    const loading = load({ port }, 6000, 0, 4);
+    const loading = runLoad({ port }, 6000, 0, 4);
     await sleep(500);
     const { code, output } = await supervisor.ctl('restart', 'all');
     t.equal(code, 0, output.trim().replace(/\n/g, '; '));

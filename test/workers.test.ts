@@ -3,36 +3,17 @@
 // signals, and the real load client. Counts are printed (t.comment) so the
 // figures can be quoted.
 import t, { type Test } from 'tap';
-import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cleanEnv, FIXTURES, freePort, PASS_FD, request, ROOT, type Running, runToExit, sleep, startChaussette, waitForLine } from './helpers.js';
+import { runLoad } from './load.js';
 import { startReceiver } from './notify-receiver.js';
 
 const PID_APP = join(FIXTURES, 'apps', 'pid.mjs');
 const HEALTH_APP = join(FIXTURES, 'apps', 'health.mjs');
 const GATE_APP = join(FIXTURES, 'apps', 'start-gate.mjs');
-const LOAD = join(ROOT, 'test', 'systemd', 'load.mjs');
-
-interface LoadCounts {
-  sent: number;
-  ok: number;
-  failed: number;
-  retried: number;
-  errors: Record<string, number>;
-  pids: Record<string, number>;
-}
-
-/** The load client in its own process, so that its timing is not ours. */
-function runLoad(port: number, ms: number, keepAlive = 3, fresh = 3): Promise<LoadCounts> {
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, [LOAD, '--port', String(port), '--ms', String(ms), '--keep-alive', String(keepAlive), '--new', String(fresh)], { timeout: ms + 40_000 }, (error, stdout) =>
-      error ? reject(error) : resolve(JSON.parse(stdout) as LoadCounts),
-    );
-  });
-}
 
 /** The pids the primary reports in its "Using … (pids a, b)" or "Reloaded: … (pids a, b)" line. */
 function pidsIn(line: { msg: string } | undefined): number[] {
@@ -78,7 +59,7 @@ t.test('--workers 3: every worker takes an even share of new connections', async
 t.test('SIGHUP under load replaces every worker, one at a time, and no request fails', async (t) => {
   const { running, port } = await startPool(t, ['--workers', '2', PID_APP]);
   const first = pidsIn(running.lines.find((line) => line.msg.startsWith('Using http backend')));
-  const load = runLoad(port, 8000);
+  const load = runLoad({ port }, 8000, 3, 3);
   await sleep(1000);
   running.child.kill('SIGHUP');
   const reloaded = await waitForLine(running, (line) => line.msg.startsWith('Reloaded: 2 new workers'), 10_000);

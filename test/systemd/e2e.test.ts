@@ -136,7 +136,7 @@ t.test('--workers: systemctl reload under load replaces every worker; the main P
     await sh('systemctl reload chaussette@pool.service');
     await waitFor('the reload to finish', async () => {
       const state = await show('chaussette@pool.service', 'ActiveState', 'StatusText');
-      return state.ActiveState === 'active' && state.StatusText.startsWith('Serving') ? true : undefined;
+      return state.ActiveState === 'active' && state.StatusText?.startsWith('Serving') ? true : undefined;
     });
     t.comment(`systemctl reload, until active again with new workers: ${Date.now() - started} ms`);
     generations.push(await workersOf());

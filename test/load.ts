@@ -1,0 +1,34 @@
+// The bounded load client (test/systemd/load.mjs) run from a test on this
+// host, in its own process so that its timing is not the test's.
+
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { ROOT } from './helpers.js';
+
+export const LOAD_CLIENT = join(ROOT, 'test', 'systemd', 'load.mjs');
+
+/** What load.mjs prints: requests sent, answered, failed, resent on a reused connection, and answers per pid. */
+export interface LoadCounts {
+  sent: number;
+  ok: number;
+  failed: number;
+  retried: number;
+  keepAlive: number;
+  newConnection: number;
+  errors: Record<string, number>;
+  pids: Record<string, number>;
+}
+
+export type LoadTarget = { port: number } | { socket: string };
+
+/** `keepAlive` clients reuse one connection each; `fresh` clients open one per request. */
+export function runLoad(target: LoadTarget, ms: number, keepAlive: number, fresh: number): Promise<LoadCounts> {
+  const where = 'port' in target ? ['--host', '127.0.0.1', '--port', String(target.port)] : ['--socket', target.socket];
+  const args = [LOAD_CLIENT, ...where, '--ms', String(ms), '--keep-alive', String(keepAlive), '--new', String(fresh)];
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, args, { timeout: ms + 60_000 }, (error, stdout, stderr) => {
+      if (error) return reject(new Error(`load.mjs: ${error.message}\n${stderr}`));
+      resolve(JSON.parse(stdout) as LoadCounts);
+    });
+  });
+}
