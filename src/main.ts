@@ -13,15 +13,13 @@ import { ChaussetteError, describeError, errnoOf, ExitCode } from './errors.js';
 import { loadHook, runHook } from './hooks.js';
 import { createLogger, type Logger } from './log.js';
 import { type Options, parseCommandLine } from './options.js';
-import { prepareApp } from './serving.js';
+import { claimInherited, prepareApp } from './serving.js';
 import { installStopHandlers } from './signals.js';
-import { type OpenListener, openListeners, preflight, systemMaxBacklog } from './sockets/open.js';
-import { resolveListenTargets } from './sockets/resolve.js';
+import { type OpenListener, openListeners, systemMaxBacklog } from './sockets/open.js';
 import { drain, openConnections, requestsInFlight } from './shutdown.js';
-import { ACTIVATION_VARIABLES } from './systemd/activation.js';
 import { createNotifier, monotonicUsec, type Notifier } from './systemd/notify.js';
 import { countRequests, drainingStatus, servingStatus, startStatusReports } from './systemd/status.js';
-import { planWatchdog, readWatchdog, WATCHDOG_VARIABLES } from './systemd/watchdog.js';
+import { planWatchdog } from './systemd/watchdog.js';
 import { servePool } from './workers/primary.js';
 import { WORKER_VARIABLE } from './workers/protocol.js';
 import { runWorker } from './workers/worker.js';
@@ -91,17 +89,7 @@ async function fail(error: unknown, log: Logger | undefined, notifier: Notifier,
 
 async function serve(options: Options, log: Logger, notifier: Notifier, onStopping: () => void): Promise<void> {
   const cwd = process.cwd();
-  let resolution;
-  const watchdog = readWatchdog(process.env, process.pid);
-  try {
-    resolution = resolveListenTargets(options, process.env, process.pid);
-  } finally {
-    // As sd_listen_fds(3) does, succeed or fail: the app's own children must never claim our sockets,
-    // nor believe the watchdog is theirs to feed.
-    for (const name of [...ACTIVATION_VARIABLES, ...WATCHDOG_VARIABLES]) delete process.env[name];
-  }
-  for (const warning of resolution.warnings) log.warn(warning);
-  const inspected = preflight(resolution.targets);
+  const { targets, inspected, watchdog } = claimInherited(options, log);
 
   const stopping = installStopHandlers(log);
   const serving = await prepareApp(options, log, cwd);
@@ -110,7 +98,7 @@ async function serve(options: Options, log: Logger, notifier: Notifier, onStoppi
   const postHook = await loadHook('--post-hook', options.postHook, cwd);
   await runHook('--pre-hook', options.preHook, preHook, options);
 
-  const listeners = await openListeners(resolution.targets, serving.createServer, options.backlog ?? systemMaxBacklog(), inspected);
+  const listeners = await openListeners(targets, serving.createServer, options.backlog ?? systemMaxBacklog(), inspected);
   for (const opened of listeners) log.info(`Serving on ${opened.description}`);
   log.info(`Using ${serving.backendName} backend`);
 

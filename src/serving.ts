@@ -11,12 +11,41 @@ import { getBackend } from './backends/index.js';
 import { preload } from './hooks.js';
 import type { Logger } from './log.js';
 import type { Options } from './options.js';
+import { type Inherited, preflight } from './sockets/open.js';
+import { type ListenTarget, resolveListenTargets } from './sockets/resolve.js';
+import { ACTIVATION_VARIABLES } from './systemd/activation.js';
+import { readWatchdog, WATCHDOG_VARIABLES, type WatchdogSetting } from './systemd/watchdog.js';
 
 export interface ServingApp {
   app: AdaptedApp & { name: string };
   backendName: string;
   /** A server around the app, not listening yet. */
   createServer(): Server;
+}
+
+export interface Claimed {
+  targets: ListenTarget[];
+  /** Every inherited fd, checked: a bad one has already thrown. */
+  inspected: Map<number, Inherited>;
+  watchdog: WatchdogSetting;
+}
+
+/**
+ * Takes what the manager handed over, once: the sockets to serve and the
+ * watchdog. As sd_listen_fds(3) does, succeed or fail, the variables leave
+ * the environment: the app's own children must never claim our sockets, nor
+ * believe the watchdog is theirs to feed.
+ */
+export function claimInherited(options: Options, log: Logger): Claimed {
+  const watchdog = readWatchdog(process.env, process.pid);
+  let resolution;
+  try {
+    resolution = resolveListenTargets(options, process.env, process.pid);
+  } finally {
+    for (const name of [...ACTIVATION_VARIABLES, ...WATCHDOG_VARIABLES]) delete process.env[name];
+  }
+  for (const warning of resolution.warnings) log.warn(warning);
+  return { targets: resolution.targets, inspected: preflight(resolution.targets), watchdog };
 }
 
 export async function prepareApp(options: Options, log: Logger, cwd: string): Promise<ServingApp> {

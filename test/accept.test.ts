@@ -62,7 +62,7 @@ t.test('systemd-socket-activate --accept: one process per connection, each exits
 });
 
 t.test('keep-alive on an accepted connection: its requests all go to the one process', async (t) => {
-  const { port, activator } = await acceptOnPort(t);
+  const { port } = await acceptOnPort(t);
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   const answers = [];
   for (let i = 0; i < 3; i++) answers.push((await request({ port, path: '/', agent })).body);

@@ -14,14 +14,13 @@ import { loadHook, runHook } from '../hooks.js';
 import { resolveModuleFile, splitSpec } from '../modules.js';
 import type { Logger } from '../log.js';
 import type { Options } from '../options.js';
+import { claimInherited } from '../serving.js';
 import { installStopHandlers } from '../signals.js';
-import { openListeners, preflight, systemMaxBacklog } from '../sockets/open.js';
-import { resolveListenTargets } from '../sockets/resolve.js';
+import { openListeners, systemMaxBacklog } from '../sockets/open.js';
 import { PROGRESS_EVERY_MS } from '../shutdown.js';
-import { ACTIVATION_VARIABLES } from '../systemd/activation.js';
 import { monotonicUsec, type Notifier } from '../systemd/notify.js';
 import { drainingStatus, servingStatus, startStatusReports } from '../systemd/status.js';
-import { pingEveryMs, planWatchdog, readWatchdog, WATCHDOG_VARIABLES } from '../systemd/watchdog.js';
+import { pingEveryMs, planWatchdog } from '../systemd/watchdog.js';
 import { takeAccepted } from './handover.js';
 import { WorkerPool } from './pool.js';
 import { WORKER_VARIABLE } from './protocol.js';
@@ -37,16 +36,8 @@ const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? o
 export async function servePool(options: Options, log: Logger, notifier: Notifier, onStopping: () => void): Promise<void> {
   const size = Math.max(1, options.workers);
   const cwd = process.cwd();
-  const watchdog = readWatchdog(process.env, process.pid);
-  let resolution;
-  try {
-    resolution = resolveListenTargets(options, process.env, process.pid);
-  } finally {
-    for (const name of [...ACTIVATION_VARIABLES, ...WATCHDOG_VARIABLES]) delete process.env[name];
-  }
-  for (const warning of resolution.warnings) log.warn(warning);
+  const { targets, inspected, watchdog } = claimInherited(options, log);
   const backend = getBackend(options.backend);
-  const inspected = preflight(resolution.targets);
   for (const [fd, inherited] of inspected) if (inherited.role === 'connection') throw errors.workersNeedListeners(fd);
 
   const stopping = installStopHandlers(log);
@@ -55,7 +46,7 @@ export async function servePool(options: Options, log: Logger, notifier: Notifie
   await runHook('--pre-hook', options.preHook, preHook, options);
 
   // Accepted here, read by the worker: paused, so that no byte is consumed on the way.
-  const listeners = await openListeners(resolution.targets, () => createServer({ pauseOnConnect: true }), options.backlog ?? systemMaxBacklog(), inspected);
+  const listeners = await openListeners(targets, () => createServer({ pauseOnConnect: true }), options.backlog ?? systemMaxBacklog(), inspected);
   for (const opened of listeners) log.info(`Serving on ${opened.description}`);
 
   const graceMs = options.gracefulTimeout * 1000;
