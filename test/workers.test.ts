@@ -286,3 +286,24 @@ t.test('SIGHUP to a single process: the reload handshake, a warning, and it goes
   t.equal((await request({ port })).body, `${running.child.pid}\n`, 'the same process answers');
   t.equal(await running.stop(), 0);
 });
+
+t.test('--workers on two sockets from systemd-socket-activate: both are served, by every worker', async (t) => {
+  const [web, admin] = [await freePort(), await freePort()];
+  const running = await startChaussette(['--workers', '2', PID_APP], {
+    command: ['/usr/bin/systemd-socket-activate', '-l', `127.0.0.1:${web}`, '-l', `127.0.0.1:${admin}`, '--fdname=web:admin', process.execPath, join(ROOT, 'dist', 'bin.cjs')],
+    waitReady: false,
+  });
+  t.teardown(() => running.stop('SIGKILL'));
+  for (const deadline = Date.now() + 5000; !/Listening on .* as 4/.test(running.stderr()) && Date.now() < deadline; ) await sleep(20);
+  // The first connection starts it (socket activation); it waits in the socket's queue meanwhile.
+  t.equal((await request({ port: web, timeoutMs: 15_000 })).status, 200, 'the activating request is answered');
+  t.ok(await waitForLine(running, (line) => line.msg.startsWith('Using http backend with 2 workers')));
+  t.ok(running.lines.some((line) => line.msg === `Serving on fd 3 (web) -> 127.0.0.1:${web}`));
+  t.ok(running.lines.some((line) => line.msg === `Serving on fd 4 (admin) -> 127.0.0.1:${admin}`));
+  const workers = pidsIn(running.lines.find((line) => line.msg.startsWith('Using http backend')));
+  for (const port of [web, admin]) {
+    const answers = await Promise.all(Array.from({ length: 20 }, () => request({ port, agent: false })));
+    t.same(new Set(answers.map((answer) => Number(answer.body))), new Set(workers), `port ${port === web ? 'web' : 'admin'}: both workers answer`);
+  }
+  t.equal(await running.stop(), 0);
+});
