@@ -307,3 +307,22 @@ t.test('--workers on two sockets from systemd-socket-activate: both are served, 
   }
   t.equal(await running.stop(), 0);
 });
+
+t.test('a stop while a replacement is still loading the app: it stops as soon as it can, not at the kill deadline', async (t) => {
+  const slow = join(mkdtempSync(join(tmpdir(), 'slow-')), 'ms');
+  t.teardown(() => rmSync(slow, { force: true }));
+  const { running } = await startPool(t, ['--workers', '2', '--graceful-timeout', '20', GATE_APP], cleanEnv({ START_SLOW: slow }));
+  const [victim] = pidsIn(running.lines.find((line) => line.msg.startsWith('Using http backend')));
+  // The replacement will take 1.5 s to load; the primary is told to stop meanwhile.
+  writeFileSync(slow, '1500');
+  process.kill(victim!, 'SIGKILL');
+  t.ok(await waitForLine(running, (line) => line.msg.includes('starting a new one in 0.1 s')));
+  await sleep(300);
+  const stopping = Date.now();
+  running.child.kill('SIGTERM');
+  t.equal(await running.exited, 0);
+  const took = Date.now() - stopping;
+  t.ok(took < 8000, `stopped after ${took} ms, not at the 22 s kill deadline`);
+  t.ok(running.lines.some((line) => /^Worker 1: asked to stop; draining 0 connection/.test(line.msg)), 'the worker that was starting heard the stop once it could');
+  t.notOk(running.lines.some((line) => /did not stop in time; killing it/.test(line.msg)), 'nobody was killed');
+});

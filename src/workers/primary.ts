@@ -82,9 +82,13 @@ export async function servePool(options: Options, log: Logger, notifier: Notifie
     process.exit(ExitCode.software);
   });
 
-  const label = `${backend.name}, ${plural(size, 'worker')}`;
+  // "http, 4 workers", or "http, 3 of 4 workers" while one is being replaced: systemctl status shows it.
+  const label = () => {
+    const ready = pool.load().ready;
+    return `${backend.name}, ${ready >= size ? plural(size, 'worker') : `${ready} of ${size} workers`}`;
+  };
   const describe = (requests: number, connections: number, perSecond?: number) =>
-    servingStatus(listeners.map((opened) => opened.address), label, requests, connections, perSecond);
+    servingStatus(listeners.map((opened) => opened.address), label(), requests, connections, perSecond);
   const serving = () => {
     const load = pool.load();
     return describe(load.requests, load.connections);

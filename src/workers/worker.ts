@@ -15,7 +15,7 @@ import { asSocket } from './handover.js';
 import { type FromWorker, isToWorker } from './protocol.js';
 
 export async function runWorker(options: Options, log: Logger, slot: number): Promise<never> {
-  const send = (message: FromWorker) => process.send?.(message);
+  const send = (message: FromWorker, then?: () => void) => process.send?.(message, undefined, {}, () => then?.());
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.on(signal, () => log.debug(`Worker ${slot}: ${signal} ignored; the primary stops its workers`));
   }
@@ -29,9 +29,10 @@ export async function runWorker(options: Options, log: Logger, slot: number): Pr
       ? { code: error.code, message: error.message, hint: error.hint, exitCode: error.exitCode }
       : { code: 'ERR_INTERNAL', message: describeError(error), hint: undefined, exitCode: ExitCode.software };
     if (!known) log.fatal({ err: error }, 'unexpected failure');
-    send({ kind: 'failed', failure });
-    process.disconnect?.();
-    process.exit(failure.exitCode);
+    // Exit once the primary has the reason, or after a moment if it is gone.
+    setTimeout(() => process.exit(failure.exitCode), 1000).unref();
+    send({ kind: 'failed', failure }, () => process.exit(failure.exitCode));
+    return new Promise<never>(() => {});
   }
 
   process.on('uncaughtException', (error) => {
@@ -68,6 +69,8 @@ export async function runWorker(options: Options, log: Logger, slot: number): Pr
     process.exit(ExitCode.ok);
   };
 
+  // Registered only now: Node holds IPC messages until a 'message' listener exists, so a stop sent
+  // while the app was loading (a reload or a stop overtaking a slow start) is read here, not lost.
   process.on('message', (message: unknown, handle: unknown) => {
     if (!isToWorker(message)) return;
     switch (message.kind) {
