@@ -18,7 +18,7 @@ import { installStopHandlers } from './signals.js';
 import { type OpenListener, openListeners, systemMaxBacklog } from './sockets/open.js';
 import { drain, openConnections, requestsInFlight } from './shutdown.js';
 import { createNotifier, monotonicUsec, type Notifier } from './systemd/notify.js';
-import { countRequests, drainingStatus, servingStatus, startStatusReports } from './systemd/status.js';
+import { countRequests, drainingNotice, servingStatus, startStatusReports } from './systemd/status.js';
 import { planWatchdog } from './systemd/watchdog.js';
 import { servePool } from './workers/primary.js';
 import { WORKER_VARIABLE } from './workers/protocol.js';
@@ -33,8 +33,6 @@ export function version(): string {
   return (JSON.parse(readFileSync(manifest, 'utf8')) as { version: string }).version;
 }
 
-/** Room after the drain's deadline for the post-hook and the exit, when asking systemd for more stop time. */
-const STOP_SLACK_MS = 5000;
 /** How long an exit waits for systemd to have read the last messages (systemd-notify runs as a child). */
 const LAST_NOTICE_WAIT_MS = 2000;
 
@@ -130,19 +128,11 @@ async function serve(options: Options, log: Logger, notifier: Notifier, onStoppi
   reports?.stop();
   counting?.stop();
   const graceMs = options.gracefulTimeout * 1000;
-  notifier.notify({
-    STOPPING: 1,
-    STATUS: drainingStatus(requestsInFlight(servers), openConnections(servers), graceMs),
-    EXTEND_TIMEOUT_USEC: (graceMs + STOP_SLACK_MS) * 1000,
-  });
+  notifier.notify({ STOPPING: 1, ...drainingNotice(requestsInFlight(servers), openConnections(servers), graceMs) });
   if (reason === 'connection closed') log.info('The connection closed: exiting');
   else log.info(`Received ${reason}: draining ${openConnections(servers)} connection(s) for up to ${options.gracefulTimeout} s`);
   const result = await drain(servers, graceMs, (progress) =>
-    notifier.notify({
-      STATUS: drainingStatus(progress.inFlight, progress.connections, progress.msLeft),
-      // Honest: the drain ends by its deadline; ask systemd for that much more, never an open-ended wait.
-      EXTEND_TIMEOUT_USEC: Math.round((Math.max(0, progress.msLeft) + STOP_SLACK_MS) * 1000),
-    }),
+    notifier.notify(drainingNotice(progress.inFlight, progress.connections, progress.msLeft)),
   );
   pinger?.stop();
   if (result.forced > 0) log.warn(`Graceful timeout reached: closed ${result.forced} connection(s) by force`);

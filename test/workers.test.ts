@@ -173,7 +173,13 @@ t.test('systemd hears the primary only: READY=1, worker count, RELOADING=1 with 
   const readyAgain = await receiver.waitFor('READY', '1', 10_000, before);
   t.ok(receiver.messages.indexOf(readyAgain) > receiver.messages.indexOf(reloading), 'READY=1 after RELOADING=1');
   t.match(readyAgain.fields.STATUS, /^Serving 127\.0\.0\.1:\d+ \(http, 2 workers\)/);
-  t.equal(await running.stop(), 0);
+
+  const beforeStop = receiver.messages.length;
+  running.child.kill('SIGTERM');
+  const stopping = await receiver.waitFor('STOPPING', '1', 5000, beforeStop);
+  t.equal(stopping.fields.STATUS, 'Stopping: all connections closed');
+  t.equal(stopping.fields.EXTEND_TIMEOUT_USEC, String(37_000_000), "the workers' 30 s, the 2 s before they are killed, and 5 s of slack");
+  t.equal(await running.exited, 0);
 });
 
 t.test('a reload whose new code cannot start keeps the old workers serving', async (t) => {

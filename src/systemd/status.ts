@@ -4,11 +4,11 @@
 
 import type { Server } from 'node:net';
 import { openConnections } from '../shutdown.js';
-import type { Notifier } from './notify.js';
+import type { Notifier, NotifyFields } from './notify.js';
 
 export const STATUS_EVERY_MS = 10_000;
 
-const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
+export const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
 /** "Serving 127.0.0.1:8080 (http): 1234 requests, 3 open connections, 12.5 req/s"; the rate only when known. */
 export function servingStatus(addresses: string[], backend: string, requests: number, connections: number, perSecond?: number): string {
@@ -23,6 +23,21 @@ export function drainingStatus(inFlight: number, connections: number, msLeft: nu
   const left = `${Math.max(0, Math.ceil(msLeft / 1000))} s left`;
   if (connections === 0) return 'Stopping: all connections closed';
   return `Stopping: draining ${plural(inFlight, 'request')} on ${plural(connections, 'connection')}, ${left}`;
+}
+
+/** Room after the drain's deadline for the post-hook and the exit, when asking systemd for more stop time. */
+export const STOP_SLACK_MS = 5000;
+
+/**
+ * The drain's progress for systemd: the STATUS= line, and EXTEND_TIMEOUT_USEC=
+ * for the time the drain can still take plus slack. Honest: the drain ends by
+ * its deadline, so this is never an open-ended wait.
+ */
+export function drainingNotice(inFlight: number, connections: number, msLeft: number): NotifyFields {
+  return {
+    STATUS: drainingStatus(inFlight, connections, msLeft),
+    EXTEND_TIMEOUT_USEC: Math.round((Math.max(0, msLeft) + STOP_SLACK_MS) * 1000),
+  };
 }
 
 const formatRate = (perSecond: number) => (perSecond >= 100 ? Math.round(perSecond).toString() : perSecond.toFixed(1));

@@ -77,6 +77,8 @@ export class WorkerPool {
   private cursor = 0;
   private stopping = false;
   private requestsOfGone = 0;
+  /** Workers killed because they outlived their stop timeout. */
+  private killedLate = 0;
   private reloading: Promise<unknown> = Promise.resolve();
   private readonly heartbeat: NodeJS.Timeout;
 
@@ -138,26 +140,16 @@ export class WorkerPool {
     const live = [...this.slots.filter((worker): worker is Worker => worker !== undefined), ...this.retiring];
     this.flushWaiting();
     for (const { connection } of this.waiting.splice(0)) discard(connection); // No worker left to take them.
+    const killedBefore = this.killedLate;
     for (const worker of live) this.retire(worker);
     const started = Date.now();
     const progress = setInterval(() => {
       for (const worker of live) this.send(worker, { kind: 'ping' });
       onProgress(this.load(), this.settings.stopTimeoutMs - (Date.now() - started));
     }, progressEveryMs);
-    let killed = 0;
-    const deadline = setTimeout(() => {
-      for (const worker of live) {
-        if (worker.child.exitCode === null && worker.child.signalCode === null) {
-          killed++;
-          this.settings.log.warn(`Worker ${worker.slot} (pid ${worker.pid}) did not stop in time; killing it`);
-          worker.child.kill('SIGKILL');
-        }
-      }
-    }, this.settings.stopTimeoutMs);
     await Promise.all(live.map((worker) => worker.exited));
     clearInterval(progress);
-    clearTimeout(deadline);
-    return { killed };
+    return { killed: this.killedLate - killedBefore };
   }
 
   /** undefined while at least one worker serves and answers; otherwise what is wrong. */
@@ -290,8 +282,12 @@ export class WorkerPool {
     worker.state = 'retiring';
     this.retiring.add(worker);
     this.send(worker, { kind: 'stop' });
-    // Whatever happens to it now, it must not outlive its stop timeout.
-    const deadline = setTimeout(() => worker.child.kill('SIGKILL'), this.settings.stopTimeoutMs);
+    // Whatever happens to it now (a reload or the final stop), it must not outlive its stop timeout.
+    const deadline = setTimeout(() => {
+      this.killedLate++;
+      this.settings.log.warn(`Worker ${worker.slot} (pid ${worker.pid}) did not stop in time; killing it`);
+      worker.child.kill('SIGKILL');
+    }, this.settings.stopTimeoutMs);
     void worker.exited.then(() => clearTimeout(deadline));
   }
 

@@ -19,7 +19,7 @@ import { installStopHandlers } from '../signals.js';
 import { openListeners, systemMaxBacklog } from '../sockets/open.js';
 import { PROGRESS_EVERY_MS } from '../shutdown.js';
 import { monotonicUsec, type Notifier } from '../systemd/notify.js';
-import { drainingStatus, servingStatus, startStatusReports } from '../systemd/status.js';
+import { drainingNotice, plural, servingStatus, startStatusReports } from '../systemd/status.js';
 import { pingEveryMs, planWatchdog } from '../systemd/watchdog.js';
 import { takeAccepted } from './handover.js';
 import { WorkerPool } from './pool.js';
@@ -28,10 +28,6 @@ import { WORKER_VARIABLE } from './protocol.js';
 const HEARTBEAT_MS = 1000;
 /** Room after a worker's own graceful timeout before it is killed. */
 const WORKER_STOP_SLACK_MS = 2000;
-/** Room after the drain's deadline, when asking systemd for more stop time. */
-const STOP_SLACK_MS = 5000;
-
-const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
 export async function servePool(options: Options, log: Logger, notifier: Notifier, onStopping: () => void): Promise<void> {
   const size = Math.max(1, options.workers);
@@ -123,25 +119,15 @@ export async function servePool(options: Options, log: Logger, notifier: Notifie
   watching?.close();
   reports?.stop();
   const before = pool.load();
-  notifier.notify({
-    STOPPING: 1,
-    STATUS: drainingStatus(before.inFlight, before.connections, graceMs),
-    EXTEND_TIMEOUT_USEC: (graceMs + WORKER_STOP_SLACK_MS + STOP_SLACK_MS) * 1000,
-  });
+  // The time left is the pool's: each worker's graceful timeout, plus the slack before it is killed.
+  notifier.notify({ STOPPING: 1, ...drainingNotice(before.inFlight, before.connections, graceMs + WORKER_STOP_SLACK_MS) });
   log.info(`Received ${signal}: stopping ${plural(size, 'worker')}, each draining for up to ${options.gracefulTimeout} s`);
   const started = Date.now();
   // Stop accepting first: what arrives now waits in the socket's queue for whoever serves next.
   // Not awaited: for connections it handed over, close()'s callback waits until the workers have
   // closed them all, which they only do once told to stop, just below.
   for (const opened of listeners) opened.server.close();
-  const { killed } = await pool.stop(
-    (load, msLeft) =>
-      notifier.notify({
-        STATUS: drainingStatus(load.inFlight, load.connections, msLeft),
-        EXTEND_TIMEOUT_USEC: Math.round((Math.max(0, msLeft) + STOP_SLACK_MS) * 1000),
-      }),
-    PROGRESS_EVERY_MS,
-  );
+  const { killed } = await pool.stop((load, msLeft) => notifier.notify(drainingNotice(load.inFlight, load.connections, msLeft)), PROGRESS_EVERY_MS);
   pinger?.stop();
   if (killed > 0) log.warn(`Killed ${plural(killed, 'worker')} that outlived the graceful timeout`);
   await runHook('--post-hook', options.postHook, postHook, options);
