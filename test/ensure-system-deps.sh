@@ -6,6 +6,8 @@
 #   libsystemd-dev (headers the sd-notify addon compiles against);
 #   supervisord, supervisorctl (supervisor; test/supervisor.test.ts runs its
 #   own instance from a temporary config, never the system-wide one);
+#   mandoc and groff (groff-base), which test/man.test.ts lints and renders
+#   man/chaussette.1 with;
 #   the root tree test/systemd/machine.ts boots a real systemd from.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +20,8 @@ declare -A package_of=(
   [setpriv]=util-linux
   [supervisord]=supervisor
   [supervisorctl]=supervisor
+  [mandoc]=mandoc
+  [groff]=groff-base
 )
 missing=()
 for program in "${!package_of[@]}"; do
