@@ -7,9 +7,6 @@
 import { build } from 'esbuild';
 import { spawn } from 'node:child_process';
 import { chmodSync, readFileSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
-
-const require = createRequire(import.meta.url);
 
 /**
  * pino loads worker_threads at startup, for its transports (thread-stream)
@@ -22,7 +19,6 @@ const require = createRequire(import.meta.url);
 const skipWorkerThreadsAtStartup = {
   name: 'skip-worker-threads-at-startup',
   setup(build) {
-    const threadStream = require.resolve('thread-stream', { paths: [require.resolve('pino')] });
     build.onResolve({ filter: /^(node:)?worker_threads$/ }, (args) =>
       /pino[\\/]lib[\\/]tools\.js$/.test(args.importer) ? { path: 'main-thread', namespace: 'chaussette' } : undefined,
     );
@@ -40,8 +36,12 @@ const skipWorkerThreadsAtStartup = {
       loader: 'js',
     }));
     build.onLoad({ filter: /^lazy-thread-stream$/, namespace: 'chaussette' }, () => ({
+      // Resolved at run time, beside pino: an absolute path from this build
+      // would point into the build machine's checkout (packages install elsewhere).
       contents: `module.exports = function ThreadStream(options) {
-        const Real = require(${JSON.stringify(threadStream)});
+        const { dirname } = require('node:path');
+        const owner = 'pino'; // a variable, so that esbuild leaves this lookup to run time
+        const Real = require(require.resolve('thread-stream', { paths: [dirname(require.resolve(owner))] }));
         return new Real(options);
       };`,
       loader: 'js',
