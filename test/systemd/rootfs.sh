@@ -10,9 +10,9 @@ export DEBIAN_FRONTEND=noninteractive
 . /etc/os-release
 codename=${VERSION_CODENAME:?no VERSION_CODENAME in /etc/os-release}
 tree=/var/tmp/chaussette-systemd-root-$codename
-packages=systemd,systemd-sysv,dbus,curl,iproute2,procps,libsystemd0
+packages=systemd,systemd-sysv,dbus,curl,iproute2,procps,libsystemd0,man-db
 # Changing the recipe (packages, masks) must bump this, so cached trees rebuild.
-recipe="2 $packages"
+recipe="3 $packages"
 
 built() { [ "$(cat "$tree/.chaussette-recipe" 2>/dev/null)" = "$recipe" ]; }
 ready() {
