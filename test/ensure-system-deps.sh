@@ -8,6 +8,10 @@
 #   own instance from a temporary config, never the system-wide one);
 #   mandoc and groff (groff-base), which test/man.test.ts lints and renders
 #   man/chaussette.1 with;
+#   dpkg-buildpackage (dpkg-dev), dh (debhelper), fakeroot, lintian, rpmbuild
+#   (rpm), rpmlint, which packaging/build.sh builds and lints the packages
+#   with, and equivs-build (equivs), with which test/packaging.test.ts makes
+#   the Node.js package the .deb depends on;
 #   the root tree test/systemd/machine.ts boots a real systemd from.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +26,14 @@ declare -A package_of=(
   [supervisorctl]=supervisor
   [mandoc]=mandoc
   [groff]=groff-base
+  [dpkg-buildpackage]=dpkg-dev
+  [dpkg-scanpackages]=dpkg-dev
+  [dh]=debhelper
+  [fakeroot]=fakeroot
+  [lintian]=lintian
+  [rpmbuild]=rpm
+  [rpmlint]=rpmlint
+  [equivs-build]=equivs
 )
 missing=()
 for program in "${!package_of[@]}"; do

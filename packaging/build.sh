@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# Builds the deb and the rpm (npm run package), then lints both:
+#
+#   build/packages/chaussette_VERSION-1_ARCH.deb        (dpkg-buildpackage, debhelper)
+#   build/packages/chaussette-VERSION-1.ARCH.rpm        (rpmbuild)
+#   build/packages/lintian.txt, rpmlint.txt             (what the linters said)
+#
+# The version is package.json's. Run `npm ci` first: the program is built with
+# the checkout's dev dependencies, in a copy of its sources, so a dist/ in use
+# (a test run) is never touched. Exits non-zero if either linter reports an
+# error; warnings are printed (and overridden only with a reason, in
+# packaging/deb/debian/chaussette.lintian-overrides and packaging/rpm/rpmlintrc).
+set -euo pipefail
+exec </dev/null
+root=$(cd "$(dirname "$0")/.." && pwd)
+out=${1:-$root/build/packages}
+say() { echo "package: $*" >&2; }
+
+# The tools, from Debian's own packages. The build needs libsystemd's headers
+# too: the sd-notify addon compiles against them.
+tools=(dpkg-buildpackage:dpkg-dev dh:debhelper fakeroot:fakeroot lintian:lintian rpmbuild:rpm rpmlint:rpmlint)
+missing=()
+for pair in "${tools[@]}"; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+done
+[ -e /usr/include/systemd/sd-daemon.h ] || missing+=(libsystemd-dev)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    say "missing ${missing[*]}: apt-get install ${missing[*]} (as root)"
+    exit 69
+  fi
+  say "installing ${missing[*]}"
+  # Two builds at once (tests) must not run apt-get together.
+  exec 8>/var/lib/apt/chaussette-package.lock
+  flock 8
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  flock -u 8
+fi
+[ -d "$root/node_modules/typescript" ] || { say "run npm ci first (the build needs the dev dependencies)"; exit 69; }
+
+version=$(node -p "require('$root/package.json').version")
+arch=$(dpkg --print-architecture)
+work=$(mktemp -d "${TMPDIR:-/tmp}/chaussette-package.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+tree=$work/chaussette-$version
+# Reproducible dates (changelogs, archive members): the last commit's.
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$root" log -1 --format=%ct 2>/dev/null || date +%s)}
+
+# 1. Build the program from a copy of the sources, with the checkout's tools.
+say "building chaussette $version"
+mkdir -p "$work/src-copy"
+cp -a "$root"/{src,scripts,tsconfig.json,package.json,package-lock.json} "$work/src-copy/"
+ln -s "$root/node_modules" "$work/src-copy/node_modules"
+(cd "$work/src-copy" && npm run --silent build) >&2
+
+# 2. The tree both packages are made from: the built program, its production
+# dependencies, and what is installed beside it.
+mkdir -p "$tree"
+cp -a "$work/src-copy/dist" "$tree/dist"
+rm -f "$tree"/dist/*.map
+cp -a "$root"/{package.json,package-lock.json,README.md,LICENSE,man,systemd,examples} "$tree/"
+mkdir -p "$tree/packaging"
+cp -a "$root/packaging/example.env" "$tree/packaging/"
+say "installing production dependencies (the sd-notify addon builds with dpkg-buildflags)"
+(
+  cd "$tree"
+  # --ignore-scripts: `prepare` would build again, without the dev tools.
+  npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error
+  # Debian's hardening flags, all of them (relro, bindnow, fortify, stack
+  # protector).
+  eval "$(DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --export=sh)"
+  npm rebuild sd-notify --no-audit --no-fund --loglevel=error
+) >&2
+node -e "require('$tree/node_modules/sd-notify')"
+# Keep only what runs: of the addon, the addon itself (not its sources and
+# objects); of the modules, not their docs, type declarations, tests, CLIs'
+# links, or repository files.
+addon=$tree/node_modules/sd-notify
+find "$addon/build" -mindepth 1 -maxdepth 1 ! -name Release -exec rm -rf {} +
+find "$addon/build/Release" -mindepth 1 ! -name '*.node' -exec rm -rf {} +
+rm -rf "$addon"/{binding.gyp,*.cc,examples,test} "$tree"/node_modules/{.bin,.package-lock.json}
+strip --strip-unneeded --remove-section=.comment --remove-section=.note "$addon"/build/Release/*.node
+find "$tree/node_modules" -depth -type d \( -name test -o -name tests -o -name fixture -o -name fixtures -o -name benchmarks -o -name bench \
+  -o -name example -o -name examples -o -name doc -o -name docs -o -name '.?*' \) -exec rm -rf {} +
+find "$tree/node_modules" "$tree/dist" -type f \( -iname '*.md' -o -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' -o -name '*.map' \
+  -o -name '*.html' -o -name '*.png' -o -name '*.sh' -o -name 'eslint.config.*' -o -name '.?*' \) -delete
+find "$tree/node_modules" "$tree/dist" -depth -type d -empty -delete
+# npm keeps the modes files had in their tarballs: make them plain, then
+# executable exactly where there is an interpreter line or an ELF file.
+find "$tree/node_modules" "$tree/dist" -type d -exec chmod 755 {} + -o -type f -exec chmod 644 {} +
+chmod 755 "$tree/dist/bin.cjs"
+find "$tree/node_modules" -type f -name '*.js' -exec awk 'FNR == 1 && /^#!/ { print FILENAME } { nextfile }' {} + | xargs -r chmod 755
+# Systems put node at /usr/bin/node; /usr/bin/env would find whatever is
+# first in PATH.
+find "$tree/node_modules" "$tree/dist" -type f -perm -u+x -exec sed -i '1s|^#!/usr/bin/env node$|#!/usr/bin/node|' {} +
+rm "$tree/package-lock.json"
+
+# 3. deb, with debhelper.
+say "building the deb"
+cp -a "$root/packaging/deb/debian" "$tree/debian"
+node "$root/packaging/licenses.mjs" "$tree" copyright >"$tree/debian/copyright"
+cat >"$tree/debian/changelog" <<EOF
+chaussette ($version-1) unstable; urgency=medium
+
+  * Upstream release $version.
+
+ -- chaussette developers <chaussette@packages.invalid>  $(date -R -u -d "@$SOURCE_DATE_EPOCH")
+EOF
+(cd "$tree" && dpkg-buildpackage -b -us -uc) >"$work/deb.log" 2>&1 || { tail -n 40 "$work/deb.log" >&2; exit 1; }
+rm -rf "$tree/debian"
+
+# 4. rpm, from a tarball of the same tree.
+say "building the rpm"
+tar -C "$work" -czf "$work/chaussette-$version.tar.gz" "chaussette-$version"
+rpmtop=$work/rpm
+mkdir -p "$rpmtop"/{SOURCES,BUILD,RPMS,SRPMS,SPECS}
+mv "$work/chaussette-$version.tar.gz" "$rpmtop/SOURCES/"
+rpmbuild -bb \
+  --define "_topdir $rpmtop" \
+  --define "chaussette_version $version" \
+  --define "chaussette_license $(node "$root/packaging/licenses.mjs" "$tree" spdx)" \
+  --define "_build_id_links none" \
+  --define "packager chaussette developers <chaussette@packages.invalid>" \
+  "$root/packaging/rpm/chaussette.spec" >"$work/rpm.log" 2>&1 || { tail -n 40 "$work/rpm.log" >&2; exit 1; }
+
+mkdir -p "$out"
+rm -f "$out"/chaussette*.deb "$out"/chaussette*.rpm
+mv "$work"/chaussette_"$version"-1_"$arch".deb "$out/"
+find "$rpmtop/RPMS" -name '*.rpm' -exec mv {} "$out/" \;
+deb=$out/chaussette_$version-1_$arch.deb
+rpm=$(ls "$out"/chaussette-"$version"-1*.rpm)
+
+# 5. Lint. lintian's and rpmlint's own exit codes decide.
+say "linting"
+status=0
+lintian --pedantic --display-info --fail-on error,warning "$deb" >"$out/lintian.txt" 2>&1 || status=1
+rpmlint -c "$root/packaging/rpm/rpmlint.toml" "$rpm" >"$out/rpmlint.txt" 2>&1 || status=1
+sed 's/^/lintian: /' "$out/lintian.txt" >&2
+sed 's/^/rpmlint: /' "$out/rpmlint.txt" >&2
+for file in "$deb" "$rpm"; do
+  echo "$file $(stat -c %s "$file")"
+done
+exit $status
