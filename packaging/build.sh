@@ -41,6 +41,15 @@ fi
 [ -d "$root/node_modules/typescript" ] || { say "run npm ci first (the build needs the dev dependencies)"; exit 69; }
 
 version=$(node -p "require('$root/package.json').version")
+# The sd-notify addon is compiled against the V8 API of the Node.js running
+# this script, so the packages require that major version, no other:
+# under another Node the addon does not load, and systemd (NotifyAccess=main)
+# would never hear READY=1.
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 20 ]; then
+  say "Node.js $(node --version) is too old: chaussette needs Node.js >= 20"
+  exit 69
+fi
 arch=$(dpkg --print-architecture)
 work=$(mktemp -d "${TMPDIR:-/tmp}/chaussette-package.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -100,6 +109,7 @@ rm "$tree/package-lock.json"
 # 3. deb, with debhelper.
 say "building the deb"
 cp -a "$root/packaging/deb/debian" "$tree/debian"
+echo "$node_major" >"$tree/debian/node-major"
 node "$root/packaging/licenses.mjs" "$tree" copyright >"$tree/debian/copyright"
 cat >"$tree/debian/changelog" <<EOF
 chaussette ($version-1) unstable; urgency=medium
@@ -120,6 +130,7 @@ mv "$work/chaussette-$version.tar.gz" "$rpmtop/SOURCES/"
 rpmbuild -bb \
   --define "_topdir $rpmtop" \
   --define "chaussette_version $version" \
+  --define "node_major $node_major" \
   --define "chaussette_license $(node "$root/packaging/licenses.mjs" "$tree" spdx)" \
   --define "_build_id_links none" \
   --define "packager chaussette developers <chaussette@packages.invalid>" \

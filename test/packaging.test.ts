@@ -5,9 +5,9 @@
 // place, then `apt-get purge`, after which nothing of it runs or remains.
 
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import t from 'tap';
 import { ROOT } from './helpers.js';
 import { bootMachine, type Machine } from './systemd/machine.js';
@@ -19,6 +19,7 @@ const version = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as
 const work = mkdtempSync(join(tmpdir(), 'chaussette-packaging-'));
 const out = join(work, 'packages');
 const repo = join(work, 'repo');
+const others = join(work, 'others');
 t.teardown(() => rmSync(work, { recursive: true, force: true }));
 
 function run(command: string, args: string[], options: { cwd?: string; timeoutMs?: number } = {}) {
@@ -117,12 +118,15 @@ t.test('the rpm and the deb carry the same files with the same modes', async (t)
 
 t.test('package metadata: dependencies, conffile, scriptlets', async (t) => {
   const control = (await run('dpkg-deb', ['--field', deb, 'Depends', 'Version'])).stdout;
-  t.match(control, /^Depends: nodejs \(>= 20\), .*libsystemd0 \(>= \d+\)/m, 'Node.js >= 20 and libsystemd0');
+  // The Node.js major version the addon was built against (this one), and libsystemd.
+  const major = Number(process.versions.node.split('.')[0]);
+  t.match(control, new RegExp(`^Depends: nodejs \\(>= ${major}\\), nodejs \\(<< ${major + 1}\\), .*libsystemd0 \\(>= \\d+\\)`, 'm'));
+  t.ok(major >= 20, 'Node.js >= 20');
   t.match(control, new RegExp(`^Version: ${version}-1$`, 'm'));
   const conffiles = (await run('sh', ['-c', `dpkg-deb --ctrl-tarfile "${deb}" | tar -xO ./conffiles`])).stdout;
   t.equal(conffiles.trim(), '/etc/chaussette/example.env', 'the example instance is a conffile');
   const requires = (await run('rpm', ['-qp', '--requires', rpm])).stdout;
-  t.match(requires, /^\(nodejs\(engine\) >= 20 or nodejs >= 2:20\)$/m);
+  t.match(requires, new RegExp(`^\\(nodejs\\(abi${major}\\) or \\(nodejs >= 2:${major} with nodejs < 2:${major + 1}\\)\\)$`, 'm'));
   t.match(requires, /^libsystemd\.so\.0\(\)\(64bit\)$/m, 'libsystemd, from the addon');
   const scripts = (await run('rpm', ['-qp', '--scripts', rpm])).stdout;
   // The fallback macros must receive their arguments (a %global would have
@@ -150,13 +154,19 @@ async function sh(command: string, timeoutMs = 30_000): Promise<string> {
  * Node.js binary the container shares with this host (Debian 12's own nodejs
  * is 18, and the container has no network). Made with equivs, versioned as
  * this host's Node, so apt resolves the dependency as it would against
- * NodeSource's or Debian 13's package. A second one at 18 lets apt refuse.
+ * NodeSource's or Debian 13's package. Beside the repository, where apt only
+ * sees them when named, stand-ins for a Node.js too old and one too new.
  */
 async function makeRepository(): Promise<void> {
-  const { mkdirSync, copyFileSync } = await import('node:fs');
   mkdirSync(repo);
-  copyFileSync(deb, join(repo, deb.slice(deb.lastIndexOf('/') + 1)));
-  for (const nodeVersion of [process.versions.node, '18.20.4']) {
+  mkdirSync(others);
+  copyFileSync(deb, join(repo, basename(deb)));
+  const major = Number(process.versions.node.split('.')[0]);
+  for (const [nodeVersion, dir] of [
+    [process.versions.node, repo],
+    ['18.20.4', others],
+    [`${major + 1}.0.0`, others],
+  ] as const) {
     const control = join(work, `nodejs-${nodeVersion}.control`);
     writeFileSync(
       control,
@@ -169,14 +179,14 @@ async function makeRepository(): Promise<void> {
         'Maintainer: chaussette tests <tests@chaussette.invalid>',
         'Architecture: all',
         'Description: stands for the Node.js the test container shares with its host',
-        ' /usr/bin/node is the host\'s binary, bind-mounted by test/systemd/machine.ts.',
+        " /usr/bin/node is the host's binary, bind-mounted by test/systemd/machine.ts.",
         '',
       ].join('\n'),
     );
-    const built = await run('equivs-build', [control], { cwd: repo });
+    const built = await run('equivs-build', [control], { cwd: dir });
     if (built.code !== 0) throw new Error(`equivs-build: ${built.stdout}${built.stderr}`);
   }
-  const scan = await run('sh', ['-c', 'dpkg-scanpackages --multiversion . /dev/null > Packages'], { cwd: repo });
+  const scan = await run('sh', ['-c', 'dpkg-scanpackages . /dev/null > Packages'], { cwd: repo });
   if (scan.code !== 0) throw new Error(`dpkg-scanpackages: ${scan.stderr}`);
 }
 
@@ -184,15 +194,24 @@ const APT = 'DEBIAN_FRONTEND=noninteractive apt-get -q -o Dir::Etc::SourceList=/
 
 t.test('installed with apt under a real systemd, then purged', async (t) => {
   await makeRepository();
-  machine = await bootMachine({ binds: [{ host: repo, guest: '/srv/repo', readOnly: true }] });
+  machine = await bootMachine({
+    binds: [
+      { host: repo, guest: '/srv/repo', readOnly: true },
+      { host: others, guest: '/srv/others', readOnly: true },
+    ],
+  });
   t.teardown(() => machine.stop());
   await machine.writeFile('/etc/apt/local.list', 'deb [trusted=yes] file:/srv/repo ./\n');
   await sh(`${APT} update`);
 
-  await t.test('apt refuses a Node.js older than 20', async (t) => {
-    const refused = await machine.exec(`${APT} install -s chaussette nodejs=18.20.4-0chaussette.test1`);
-    t.not(refused.code, 0);
-    t.match(refused.stdout + refused.stderr, /chaussette : Depends: nodejs \(>= 20\)/);
+  await t.test('apt refuses a Node.js of another major version than the addon was built for', async (t) => {
+    const major = Number(process.versions.node.split('.')[0]);
+    for (const other of ['18.20.4', `${major + 1}.0.0`]) {
+      const refused = await machine.exec(`${APT} install -s /srv/repo/${basename(deb)} /srv/others/nodejs_${other}-0chaussette.test1_all.deb`);
+      t.not(refused.code, 0, `not with Node.js ${other}`);
+      t.match(refused.stdout + refused.stderr, new RegExp(`chaussette : Depends: nodejs \\([<>=]+ \\d+\\) but ${other.replace(/\./g, '\\.')}-0chaussette\\.test1 is to be installed`));
+      t.comment(`apt: ${/chaussette : Depends: .*/.exec(refused.stdout)?.[0]}`);
+    }
   });
 
   await t.test('apt install chaussette pulls in its Node.js', async (t) => {
