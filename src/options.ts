@@ -127,7 +127,7 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
     key: 'fds',
     flags: '--fd <fd>',
     description:
-      'serve an inherited socket: a number (Circus, Supervisor: 0) or a systemd FileDescriptorName; repeatable',
+      'serve an inherited socket: a number (Circus, Supervisor: 0) or a systemd FileDescriptorName; repeatable, or comma-separated',
     default: [],
     parse: list,
     repeatable: true,
@@ -205,7 +205,7 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
   {
     key: 'require',
     flags: '--require <module>',
-    description: 'module imported before the app (instrumentation, dotenv); repeatable',
+    description: 'module imported before the app (instrumentation, dotenv); repeatable, or comma-separated',
     default: [],
     parse: list,
     repeatable: true,
