@@ -241,7 +241,7 @@ t.test('installed with apt under a real systemd, then purged', async (t) => {
       "export default (req, res) => res.end(JSON.stringify({ app: 'packaged', pid: process.pid, path: req.url }) + '\\n');\n",
     );
     await machine.writeFile('/etc/chaussette/app.env', 'CHAUSSETTE_APP=/srv/app/server.mjs\nNODE_ENV=production\n');
-    await sh('systemctl enable --now chaussette@app.socket');
+    await sh('systemctl start chaussette@app.socket');
     const answer = JSON.parse(await sh('curl -sS --max-time 10 --unix-socket /run/chaussette/app.sock http://app/hello')) as { app: string; pid: number; path: string };
     t.same({ app: answer.app, path: answer.path }, { app: 'packaged', path: '/hello' });
     firstPid = String(answer.pid);
@@ -249,8 +249,10 @@ t.test('installed with apt under a real systemd, then purged', async (t) => {
     const status = await sh('systemctl status --no-pager chaussette@app.service');
     t.match(status, /Status: "Serving unix:\/run\/chaussette\/app\.sock \(http\)/, 'systemctl status shows our line');
     t.comment(status.split('\n').find((line) => line.includes('Status:'))?.trim() ?? '');
-    // The example instance shipped as a conffile: the built-in hello app.
-    await sh('systemctl start chaussette@example.socket');
+    // The example instance shipped as a conffile serves the built-in hello
+    // app; enabled, to see purge take the link away.
+    await sh('systemctl enable --now chaussette@example.socket');
+    t.equal((await sh('readlink /etc/systemd/system/sockets.target.wants/chaussette@example.socket')).trim(), '/lib/systemd/system/chaussette@.socket', 'enabled');
     t.equal(await sh('curl -sS --max-time 10 --unix-socket /run/chaussette/example.sock http://example/'), 'Hello from chaussette\n');
   });
 
@@ -258,7 +260,7 @@ t.test('installed with apt under a real systemd, then purged', async (t) => {
     await sh(`${APT} install -y --reinstall chaussette`, 120_000);
     const answer = JSON.parse(await sh('curl -sS --max-time 10 --unix-socket /run/chaussette/app.sock http://app/')) as { pid: number };
     t.not(String(answer.pid), firstPid, 'a new process answers');
-    t.equal((await sh('systemctl is-active chaussette@app.socket chaussette@app.service')).trim(), 'active\nactive');
+    t.equal((await sh('systemctl is-active chaussette@app.socket chaussette@app.service chaussette@example.socket')).trim(), 'active\nactive\nactive');
   });
 
   await t.test('apt-get purge removes it, and nothing of it runs', async (t) => {
@@ -273,7 +275,7 @@ t.test('installed with apt under a real systemd, then purged', async (t) => {
     const leftovers = await sh(
       'for p in /usr/lib/chaussette /usr/bin/chaussette /lib/systemd/system/chaussette@.service /lib/systemd/system/chaussette@.socket ' +
         '/usr/share/man/man1/chaussette.1.gz /etc/chaussette/example.env /run/chaussette/app.sock /run/chaussette/example.sock ' +
-        '/etc/systemd/system/sockets.target.wants/chaussette@app.socket; do [ -e "$p" ] || [ -L "$p" ] && echo "$p"; done; true',
+        '/etc/systemd/system/sockets.target.wants/chaussette@example.socket; do [ -e "$p" ] || [ -L "$p" ] && echo "$p"; done; true',
     );
     t.equal(leftovers.trim(), '', 'the package files, its conffile, the sockets and the enablement link are gone');
     t.equal((await sh('cat /etc/chaussette/app.env')).trim().split('\n')[0], 'CHAUSSETTE_APP=/srv/app/server.mjs', "the administrator's own instance file stays");
