@@ -68,7 +68,6 @@ ln -s "$root/node_modules" "$work/src-copy/node_modules"
 # dependencies, and what is installed beside it.
 mkdir -p "$tree"
 cp -a "$work/src-copy/dist" "$tree/dist"
-rm -f "$tree"/dist/*.map
 cp -a "$root"/{package.json,package-lock.json,README.md,LICENSE,man,systemd,examples} "$tree/"
 mkdir -p "$tree/packaging"
 cp -a "$root/packaging/example.env" "$tree/packaging/"
@@ -84,8 +83,8 @@ say "installing production dependencies (the sd-notify addon builds with dpkg-bu
 ) >&2
 node -e "require('$tree/node_modules/sd-notify')"
 # Keep only what runs: of the addon, the addon itself (not its sources and
-# objects); of the modules, not their docs, type declarations, tests, CLIs'
-# links, or repository files.
+# objects); of the modules, not their docs, type declarations, source maps,
+# tests, CLIs' links, or repository files (the same for our dist/).
 addon=$tree/node_modules/sd-notify
 find "$addon/build" -mindepth 1 -maxdepth 1 ! -name Release -exec rm -rf {} +
 find "$addon/build/Release" -mindepth 1 ! -name '*.node' -exec rm -rf {} +
@@ -97,7 +96,8 @@ find "$tree/node_modules" "$tree/dist" -type f \( -iname '*.md' -o -name '*.d.ts
   -o -name '*.html' -o -name '*.png' -o -name '*.sh' -o -name 'eslint.config.*' -o -name '.?*' \) -delete
 find "$tree/node_modules" "$tree/dist" -depth -type d -empty -delete
 # npm keeps the modes files had in their tarballs: make them plain, then
-# executable exactly where there is an interpreter line or an ELF file.
+# executable where there is an interpreter line (the addon, a shared object
+# loaded by Node, is not, as Debian policy has it).
 find "$tree/node_modules" "$tree/dist" -type d -exec chmod 755 {} + -o -type f -exec chmod 644 {} +
 chmod 755 "$tree/dist/bin.cjs"
 find "$tree/node_modules" -type f -name '*.js' -exec awk 'FNR == 1 && /^#!/ { print FILENAME } { nextfile }' {} + | xargs -r chmod 755
