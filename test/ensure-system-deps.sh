@@ -10,8 +10,9 @@
 #   man/chaussette.1 with;
 #   dpkg-buildpackage (dpkg-dev), dh (debhelper), fakeroot, lintian, rpmbuild
 #   (rpm), rpmlint, which packaging/build.sh builds and lints the packages
-#   with, and equivs-build (equivs), with which test/packaging.test.ts makes
-#   the Node.js package the .deb depends on;
+#   with; equivs-build (equivs), with which test/packaging.test.ts makes the
+#   Node.js package the .deb depends on, and rpm2cpio (rpm) and cpio, with
+#   which it unpacks the rpm;
 #   the root tree test/systemd/machine.ts boots a real systemd from.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,6 +35,8 @@ declare -A package_of=(
   [rpmbuild]=rpm
   [rpmlint]=rpmlint
   [equivs-build]=equivs
+  [rpm2cpio]=rpm
+  [cpio]=cpio
 )
 missing=()
 for program in "${!package_of[@]}"; do

@@ -9,7 +9,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import t from 'tap';
-import { ROOT } from './helpers.js';
+import { request, ROOT, startChaussette } from './helpers.js';
 import { bootMachine, type Machine } from './systemd/machine.js';
 
 // Building (about 25 s, linters included) and the apt round trip.
@@ -139,6 +139,22 @@ t.test('package metadata: dependencies, conffile, scriptlets', async (t) => {
   t.equal(config.trim(), '/etc/chaussette/example.env');
 });
 
+t.test("the rpm's program runs: unpacked, it serves, and its addon loads", async (t) => {
+  // No rpm-based system here to install it on: rpm2cpio unpacks the payload.
+  const root = join(work, 'rpm-root');
+  mkdirSync(root);
+  const unpack = await run('sh', ['-c', `rpm2cpio "${rpm}" | cpio -idm --quiet`], { cwd: root });
+  t.equal(unpack.code, 0, unpack.stderr);
+  const bin = join(root, 'usr/lib/chaussette/dist/bin.cjs');
+  t.equal((await run(process.execPath, [bin, '--version'])).stdout.trim(), version);
+  const addon = await run(process.execPath, ['-e', `require(${JSON.stringify(join(root, 'usr/lib/chaussette/node_modules/sd-notify'))}).sendState`]);
+  t.equal(addon.code, 0, `the sd-notify addon loads: ${addon.stderr}`);
+  const served = await startChaussette(['--host', '127.0.0.1', '--port', '0'], { command: [process.execPath, bin], cwd: work });
+  t.teardown(() => served.stop());
+  const answer = await request({ port: served.port() });
+  t.equal(answer.body, 'Hello from chaussette\n');
+});
+
 // ---- Installed with apt, under a real systemd ----
 
 let machine: Machine;
@@ -249,6 +265,8 @@ t.test('installed with apt under a real systemd, then purged', async (t) => {
     const status = await sh('systemctl status --no-pager chaussette@app.service');
     t.match(status, /Status: "Serving unix:\/run\/chaussette\/app\.sock \(http\)/, 'systemctl status shows our line');
     t.comment(status.split('\n').find((line) => line.includes('Status:'))?.trim() ?? '');
+    // Through the packaged addon: NotifyAccess=main takes nothing from a helper process.
+    t.match(await sh('journalctl -u chaussette@app.service -o cat --no-pager'), /Notifying systemd at \S+ through the sd-notify addon/);
     // The example instance shipped as a conffile serves the built-in hello
     // app; enabled, to see purge take the link away.
     await sh('systemctl enable --now chaussette@example.socket');
