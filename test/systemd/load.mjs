@@ -15,19 +15,33 @@ const args = Object.fromEntries(
   process.argv.slice(2).reduce((pairs, value, i, all) => (i % 2 === 0 ? [...pairs, [value.replace(/^--/, ''), all[i + 1]]] : pairs), []),
 );
 const target = args.socket ? { socketPath: args.socket } : { host: args.host ?? '127.0.0.1', port: Number(args.port) };
-const until = Date.now() + Number(args.ms ?? 5000);
+const begun = Date.now();
+const until = begun + Number(args.ms ?? 5000);
 const counts = { sent: 0, ok: 0, failed: 0, retried: 0, keepAlive: 0, newConnection: 0, errors: {}, pids: {} };
 
 function once(agent) {
   return new Promise((resolve) => {
+    const started = Date.now();
+    // Where a failure happened, for whoever reads the counts: still
+    // connecting (the server never accepted), or with the request sent.
+    let stage = 'connecting';
     const req = request({ ...target, path: '/', agent, headers: { host: 'load' }, timeout: 30000 }, (res) => {
       let body = '';
       res.setEncoding('utf8').on('data', (chunk) => (body += chunk));
       res.on('end', () => resolve(res.statusCode === 200 && /^\d+\n$/.test(body) ? { pid: body.trim() } : { error: `status ${res.statusCode}` }));
       res.on('error', (error) => resolve({ error: error.code ?? error.message }));
     });
+    req.on('socket', (socket) => {
+      if (!socket.connecting) stage = 'request sent';
+      else socket.once('connect', () => (stage = 'request sent'));
+    });
     req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })));
-    req.on('error', (error) => resolve({ error: error.code ?? error.message, retryable: req.reusedSocket && (error.code === 'ECONNRESET' || error.code === 'EPIPE'), kind: req.reusedSocket ? 'reused' : 'fresh' }));
+    req.on('error', (error) => {
+      const code = error.code ?? error.message;
+      // The rare slow failure says when and where, so that a flaky run can be read.
+      const detail = code === 'TIMEOUT' ? `, ${stage}, at +${started - begun} ms` : '';
+      resolve({ error: code, retryable: req.reusedSocket && (code === 'ECONNRESET' || code === 'EPIPE'), kind: `${req.reusedSocket ? 'reused' : 'fresh'}${detail}` });
+    });
     req.end();
   });
 }
