@@ -201,12 +201,17 @@ t.test('a reload whose new code cannot start keeps the old workers serving', asy
   t.equal(await running.stop(), 0);
 });
 
-t.test('watchdog: a stuck worker is killed and replaced while a healthy one keeps the pings going', async (t) => {
+/** A pool of `workers` under WatchdogSec=1s, once pinging; `from` indexes the messages after the first ping. */
+async function watchdogPool(t: Test, workers: number) {
   const receiver = await startReceiver();
   t.teardown(receiver.close);
-  const { running, port } = await startPool(t, ['--workers', '2', HEALTH_APP], cleanEnv({ NOTIFY_SOCKET: receiver.address, WATCHDOG_USEC: '1000000' }));
+  const { running, port } = await startPool(t, ['--workers', String(workers), HEALTH_APP], cleanEnv({ NOTIFY_SOCKET: receiver.address, WATCHDOG_USEC: '1000000' }));
   await receiver.waitFor('WATCHDOG', '1');
-  const from = receiver.messages.length;
+  return { receiver, running, port, from: receiver.messages.length };
+}
+
+t.test('watchdog: a stuck worker is killed and replaced while a healthy one keeps the pings going', async (t) => {
+  const { receiver, running, port, from } = await watchdogPool(t, 2);
   const startedAt = Date.now();
   const blocked = request({ port, path: '/block?ms=6000', agent: false }).catch((error: Error) => error);
   const killed = await waitForLine(running, (line) => /^Worker \d \(pid \d+\) has not answered for \d s; killing it$/.test(line.msg), 5000);
@@ -222,11 +227,7 @@ t.test('watchdog: a stuck worker is killed and replaced while a healthy one keep
 });
 
 t.test('watchdog: with no healthy worker the pings stop, and resume once one serves', async (t) => {
-  const receiver = await startReceiver();
-  t.teardown(receiver.close);
-  const { running, port } = await startPool(t, ['--workers', '1', HEALTH_APP], cleanEnv({ NOTIFY_SOCKET: receiver.address, WATCHDOG_USEC: '1000000' }));
-  await receiver.waitFor('WATCHDOG', '1');
-  const from = receiver.messages.length;
+  const { receiver, running, port, from } = await watchdogPool(t, 1);
   void request({ port, path: '/block?ms=6000', agent: false }).catch(() => undefined);
   t.ok(await waitForLine(running, (line) => line.level === 50 && /^Watchdog: not pinging, no worker/.test(line.msg), 5000), 'says why it stopped pinging');
   t.ok(await waitForLine(running, (line) => line.msg === 'Watchdog: healthy again; pinging', 5000), 'pings again once the new worker serves');
