@@ -159,11 +159,7 @@ t.test("the rpm's program runs: unpacked, it serves, and its addon loads", async
 
 let machine: Machine;
 
-async function sh(command: string, timeoutMs = 30_000): Promise<string> {
-  const result = await machine.exec(command, { timeoutMs });
-  if (result.code !== 0) throw new Error(`guest: ${command}\nexit ${result.code}\n${result.stdout}${result.stderr}`);
-  return result.stdout;
-}
+const sh = (command: string, timeoutMs = 30_000) => machine.sh(command, timeoutMs);
 
 /**
  * A local apt repository: the .deb, and a `nodejs` package that stands for the

@@ -20,11 +20,7 @@ t.setTimeout(240_000);
 let machine: Machine;
 
 /** Runs a command in the guest; fails the test run with its output when it exits non-zero. */
-async function sh(command: string, timeoutMs = 20_000): Promise<string> {
-  const result = await machine.exec(command, { timeoutMs });
-  if (result.code !== 0) throw new Error(`guest: ${command}\nexit ${result.code}\n${result.stdout}${result.stderr}`);
-  return result.stdout;
-}
+const sh = (command: string, timeoutMs?: number) => machine.sh(command, timeoutMs);
 
 /** `systemctl show` properties as an object. */
 async function show(unit: string, ...properties: string[]): Promise<Record<string, string>> {

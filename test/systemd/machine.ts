@@ -34,6 +34,8 @@ export interface Machine {
    * closes: redirect the output of anything left running in the background.
    */
   exec(command: string, options?: { input?: string; timeoutMs?: number }): Promise<ExecResult>;
+  /** exec(), but a non-zero exit rejects with the command and its output; resolves with stdout. */
+  sh(command: string, timeoutMs?: number): Promise<string>;
   writeFile(guestPath: string, content: string, mode?: number): Promise<void>;
   /** Powers the guest off and removes everything the boot left on the host. Idempotent. */
   stop(): Promise<void>;
@@ -118,6 +120,11 @@ export async function bootMachine(options: BootOptions = {}): Promise<Machine> {
       return leaderPid;
     },
     exec,
+    async sh(command, timeoutMs) {
+      const result = await exec(command, { timeoutMs });
+      if (result.code !== 0) throw new Error(`guest: ${command}\nexit ${result.code}\n${result.stdout}${result.stderr}`);
+      return result.stdout;
+    },
     async writeFile(guestPath, content, mode = 0o644) {
       if (!posix.isAbsolute(guestPath)) throw new Error(`guest path must be absolute: ${guestPath}`);
       const path = shellQuote(guestPath);
