@@ -9,7 +9,7 @@
 # the checkout's dev dependencies, in a copy of its sources, so a dist/ in use
 # (a test run) is never touched. Exits non-zero if either linter reports an
 # error; warnings are printed (and overridden only with a reason, in
-# packaging/deb/debian/chaussette.lintian-overrides and packaging/rpm/rpmlintrc).
+# packaging/deb/debian/chaussette.lintian-overrides and packaging/rpm/rpmlint.toml).
 set -euo pipefail
 exec </dev/null
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,26 +18,8 @@ say() { echo "package: $*" >&2; }
 
 # The tools, from Debian's own packages. The build needs libsystemd's headers
 # too: the sd-notify addon compiles against them.
-tools=(dpkg-buildpackage:dpkg-dev dh:debhelper fakeroot:fakeroot lintian:lintian rpmbuild:rpm rpmlint:rpmlint)
-missing=()
-for pair in "${tools[@]}"; do
-  command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
-done
-[ -e /usr/include/systemd/sd-daemon.h ] || missing+=(libsystemd-dev)
-if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" -ne 0 ]; then
-    say "missing ${missing[*]}: apt-get install ${missing[*]} (as root)"
-    exit 69
-  fi
-  say "installing ${missing[*]}"
-  # Two builds at once (tests) must not run apt-get together.
-  exec 8>/var/lib/apt/chaussette-package.lock
-  flock 8
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  flock -u 8
-fi
+bash "$root/scripts/apt-install-missing.sh" package dpkg-buildpackage=dpkg-dev dh=debhelper fakeroot=fakeroot \
+  lintian=lintian rpmbuild=rpm rpmlint=rpmlint /usr/include/systemd/sd-daemon.h=libsystemd-dev
 [ -d "$root/node_modules/typescript" ] || { say "run npm ci first (the build needs the dev dependencies)"; exit 69; }
 
 version=$(node -p "require('$root/package.json').version")

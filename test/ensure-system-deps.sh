@@ -17,65 +17,32 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-declare -A package_of=(
-  [systemd-socket-activate]=systemd
-  [systemd-notify]=systemd
-  [python3]=python3-minimal
-  [ss]=iproute2
-  [setpriv]=util-linux
-  [supervisord]=supervisor
-  [supervisorctl]=supervisor
-  [mandoc]=mandoc
-  [groff]=groff-base
-  [dpkg-buildpackage]=dpkg-dev
-  [dpkg-scanpackages]=dpkg-dev
-  [dh]=debhelper
-  [fakeroot]=fakeroot
-  [lintian]=lintian
-  [rpmbuild]=rpm
-  [rpmlint]=rpmlint
-  [equivs-build]=equivs
-  [rpm2cpio]=rpm
-  [cpio]=cpio
+needs=(
+  systemd-socket-activate=systemd
+  systemd-notify=systemd
+  python3=python3-minimal
+  ss=iproute2
+  setpriv=util-linux
+  /usr/include/systemd/sd-daemon.h=libsystemd-dev
+  supervisord=supervisor
+  supervisorctl=supervisor
+  mandoc=mandoc
+  groff=groff-base
+  dpkg-buildpackage=dpkg-dev
+  dpkg-scanpackages=dpkg-dev
+  dh=debhelper
+  fakeroot=fakeroot
+  lintian=lintian
+  rpmbuild=rpm
+  rpmlint=rpmlint
+  equivs-build=equivs
+  rpm2cpio=rpm
+  cpio=cpio
 )
-missing=()
-for program in "${!package_of[@]}"; do
-  command -v "$program" >/dev/null 2>&1 || missing+=("${package_of[$program]}")
-done
-[ -e /usr/include/systemd/sd-daemon.h ] || missing+=(libsystemd-dev)
-# One package can provide several of the programs.
-mapfile -t missing < <(printf '%s\n' ${missing[@]+"${missing[@]}"} | sed '/^$/d' | sort -u)
-
+bash scripts/apt-install-missing.sh ensure-system-deps "${needs[@]}"
 if [ "$(id -u)" -ne 0 ]; then
-  if [ ${#missing[@]} -ne 0 ]; then
-    echo "ensure-system-deps: missing ${missing[*]}; install them (apt-get install ${missing[*]}) or run as root" >&2
-    exit 1
-  fi
   echo "ensure-system-deps: not root: the real-systemd tests (test/systemd) will not be able to boot" >&2
 else
-  if [ ${#missing[@]} -ne 0 ]; then
-    echo "ensure-system-deps: installing ${missing[*]}" >&2
-    export DEBIAN_FRONTEND=noninteractive
-    # Debian's supervisor postinst starts a system-wide supervisord
-    # (deb-systemd-invoke under systemd, invoke-rc.d under sysvinit, where a
-    # failed start fails the install). The tests need no system service and
-    # never talk to one: forbid starting any while installing, the way Docker
-    # images do, unless a policy is in place already. Only the file written
-    # here is removed, as soon as the install is over (or failed).
-    policy=
-    if [ ! -e /usr/sbin/policy-rc.d ]; then
-      policy=/usr/sbin/policy-rc.d
-      trap 'rm -f "$policy"' EXIT
-      printf '#!/bin/sh\n# ensure-system-deps.sh: no service starts while installing test tools\nexit 101\n' >"$policy"
-      chmod 755 "$policy"
-    fi
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    if [ -n "$policy" ]; then
-      rm -f "$policy"
-      trap - EXIT
-    fi
-  fi
   # Built once (about a minute), then instant.
   bash test/systemd/rootfs.sh >/dev/null
 fi

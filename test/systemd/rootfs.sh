@@ -38,12 +38,7 @@ if ready; then
   echo "$tree"
   exit 0
 fi
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "rootfs.sh: installing ${missing[*]}" >&2
-  apt-get update -qq >&2
-  # Without --no-install-recommends, libnss-mymachines edits /etc/nsswitch.conf.
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
-fi
+bash "$(dirname "$0")/../../scripts/apt-install-missing.sh" rootfs.sh systemd-nspawn=systemd-container debootstrap=debootstrap
 
 if ! built; then
   # The host's own mirror: the only one reachable in CI.
