@@ -162,6 +162,15 @@ export const errors = {
     `backend ${JSON.stringify(name)} is not known; available: ${known.join(', ')}`,
     undefined,
   ]),
+  tlsOptions: make('ERR_USAGE_TLS', ExitCode.usage, (message: string, hint: string) => [message, hint]),
+  tlsFile: make('ERR_TLS_FILE', ExitCode.config, (flag: string, path: string, reason: string) => [
+    `${flag} ${path} cannot be read: ${reason}`,
+    'give the path of a PEM file this user may read (systemd: LoadCredential= hands root-only files to a DynamicUser service)',
+  ]),
+  tlsMaterial: make('ERR_TLS', ExitCode.config, (certfile: string, keyfile: string, reason: string) => [
+    `the certificate ${certfile} and key ${keyfile} cannot be used: ${reason}`,
+    'check them with: openssl x509 -noout -subject -in CERTFILE; openssl pkey -noout -in KEYFILE',
+  ]),
   logOutput: make('ERR_LOG_OUTPUT', ExitCode.config, (path: string, reason: string) => [
     `cannot write the log to ${path}: ${reason}`,
     'give a writable file, or - for standard output',

@@ -13,7 +13,9 @@ import { ChaussetteError, describeError, errnoOf, ExitCode } from './errors.js';
 import { loadHook, runHook } from './hooks.js';
 import { createLogger, type Logger } from './log.js';
 import { type Options, parseCommandLine } from './options.js';
-import { claimInherited, prepareApp } from './serving.js';
+import type { Server } from 'node:net';
+import type { TlsFiles } from './backends/tls.js';
+import { claimInherited, prepareApp, reloadCertificates } from './serving.js';
 import { installStopHandlers } from './signals.js';
 import { type OpenListener, openListeners, systemMaxBacklog } from './sockets/open.js';
 import { drain, openConnections, requestsInFlight } from './shutdown.js';
@@ -111,11 +113,12 @@ async function serve(options: Options, log: Logger, notifier: Notifier, onStoppi
     servingStatus(listeners.map((opened) => opened.address), serving.backendName, requests, connections, perSecond);
   const startPinging = planWatchdog(watchdog, options.watchdogProbe, listeners, notifier, log);
   // systemctl reload sends SIGHUP, whose default would kill Node. One process cannot swap its app
-  // in place; it says so, and completes the reload handshake so that systemd is never left waiting.
+  // in place, but it can take renewed certificates; either way it completes the reload handshake
+  // so that systemd is never left waiting.
   process.on('SIGHUP', () => {
     notifier.notify({ RELOADING: 1, MONOTONIC_USEC: monotonicUsec() });
-    log.warn('Received SIGHUP: nothing reloaded; a single process cannot replace its app in place (use --workers, or restart)');
-    notifier.notify({ READY: 1 });
+    const status = reloadInPlace(serving.tlsFiles, servers, log);
+    notifier.notify({ READY: 1, ...(status ? { STATUS: status } : {}) });
   });
   notifier.notify({ READY: 1, STATUS: describe(0, 0, 0) });
   const pinger = startPinging?.();
@@ -139,6 +142,24 @@ async function serve(options: Options, log: Logger, notifier: Notifier, onStoppi
   await app.close?.().catch((error: unknown) => log.error({ err: error }, 'the app failed to close'));
   await runHook('--post-hook', options.postHook, postHook, options);
   log.info(`Stopped after ${result.elapsedMs} ms of drain`);
+}
+
+/** What a single process can reload: its certificates. Returns a status line when that failed. */
+function reloadInPlace(tlsFiles: TlsFiles | undefined, servers: Server[], log: Logger): string | undefined {
+  const appNote = 'the app is not reloaded in a single process (use --workers, or restart)';
+  if (!tlsFiles) {
+    log.warn(`Received SIGHUP: nothing reloaded; ${appNote}`);
+    return undefined;
+  }
+  try {
+    reloadCertificates(tlsFiles, servers);
+    log.info(`Received SIGHUP: certificates reloaded from ${tlsFiles.certfile} and ${tlsFiles.keyfile}; ${appNote}`);
+    return undefined;
+  } catch (error) {
+    const why = error instanceof ChaussetteError ? `${error.message} (${error.code})` : describeError(error);
+    log.error(`Received SIGHUP: certificates not reloaded, the previous ones stay in use: ${why}`);
+    return `Reload failed: ${why}; serving with the previous certificates`;
+  }
 }
 
 /** Settles once every inherited connection (Accept=yes) has closed; never when there is a listener. */

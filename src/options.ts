@@ -26,6 +26,12 @@ export interface Options {
   /** undefined: the system's maximum (net.core.somaxconn). */
   backlog: number | undefined;
   backend: string;
+  /** TLS (https, http2): certificate chain and private key, PEM files. */
+  certfile: string | undefined;
+  keyfile: string | undefined;
+  /** CA bundle that client certificates must chain to (mutual TLS). */
+  caCerts: string | undefined;
+  keyfilePassword: string | undefined;
   gracefulTimeout: number;
   preHook: string | undefined;
   postHook: string | undefined;
@@ -143,9 +149,37 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
   {
     key: 'backend',
     flags: '--backend <name>',
-    description: 'server backend',
+    description: 'server backend: http; https (TLS); http2 (h2 and HTTP/1.1 over TLS with certificates, cleartext h2c without)',
     default: 'http',
     defaultText: 'http',
+    parse: text,
+  },
+  {
+    key: 'certfile',
+    flags: '--certfile <file>',
+    description: 'TLS certificate chain, PEM (https, http2); re-read on SIGHUP',
+    default: undefined,
+    parse: text,
+  },
+  {
+    key: 'keyfile',
+    flags: '--keyfile <file>',
+    description: 'TLS private key, PEM; re-read on SIGHUP',
+    default: undefined,
+    parse: text,
+  },
+  {
+    key: 'caCerts',
+    flags: '--ca-certs <file>',
+    description: 'CA certificates, PEM: clients must present a certificate they signed (mutual TLS)',
+    default: undefined,
+    parse: text,
+  },
+  {
+    key: 'keyfilePassword',
+    flags: '--keyfile-password <password>',
+    description: 'passphrase of an encrypted --keyfile; prefer the variable, which ps does not show',
+    default: undefined,
     parse: text,
   },
   {

@@ -8,6 +8,7 @@ import type { AdaptedApp } from './apps/adapt.js';
 import { guardListener, REQUEST_FAILED } from './apps/guard.js';
 import { loadApp } from './apps/load.js';
 import { getBackend } from './backends/index.js';
+import { readTlsFiles, type TlsFiles, tlsFilesFor } from './backends/tls.js';
 import { preload } from './hooks.js';
 import type { Logger } from './log.js';
 import type { Options } from './options.js';
@@ -21,6 +22,8 @@ export interface ServingApp {
   backendName: string;
   /** A server around the app, not listening yet. */
   createServer(): Server;
+  /** The TLS files the servers use; undefined: cleartext. */
+  tlsFiles: TlsFiles | undefined;
 }
 
 export interface Claimed {
@@ -49,8 +52,11 @@ export function claimInherited(options: Options, log: Logger): Claimed {
 }
 
 export async function prepareApp(options: Options, log: Logger, cwd: string): Promise<ServingApp> {
-  const backend = getBackend(options.backend);
+  // Preloads first: a --require module may register the backend named.
   await preload(options.require, cwd);
+  const backend = getBackend(options.backend);
+  const tlsFiles = tlsFilesFor(backend.name, backend.tls, options);
+  const tls = tlsFiles && readTlsFiles(tlsFiles);
   const app = await loadApp(options.app, options.args, cwd, (error) => log.error({ err: error }, REQUEST_FAILED));
   log.info(`Application is ${app.name} (${app.kind})`);
   const listener = guardListener(app.listener, log) as RequestListener;
@@ -59,6 +65,18 @@ export async function prepareApp(options: Options, log: Logger, cwd: string): Pr
     headersTimeoutMs: options.headersTimeout * 1000,
     requestTimeoutMs: options.requestTimeout * 1000,
     maxHeaderSize: options.maxHeaderSize,
+    ...(tls ? { tls } : {}),
   };
-  return { app, backendName: backend.name, createServer: () => backend.createServer(listener, settings) };
+  return { app, backendName: backend.name, tlsFiles, createServer: () => backend.createServer(listener, settings) };
+}
+
+/**
+ * SIGHUP with TLS: the certificate files are read again and swapped into
+ * the listening servers; connections already open keep the old ones, new
+ * handshakes get the new. Throws (a catalogued error) and changes nothing
+ * when the new files cannot be used.
+ */
+export function reloadCertificates(files: TlsFiles, servers: Server[]): void {
+  const material = readTlsFiles(files);
+  for (const server of servers) (server as Server & { setSecureContext?: (options: object) => void }).setSecureContext?.(material);
 }

@@ -17,6 +17,24 @@ import type { Server, Socket } from 'node:net';
 
 const SWEEP_INTERVAL_MS = 100;
 
+/**
+ * What a server whose connections node:http does not list (HTTP/2 sessions)
+ * tells the drain, under CONNECTION_BOOK. A backend that keeps one adds it
+ * to the server it builds; node:http's own list is read as well.
+ */
+export interface ConnectionBook {
+  connections(): number;
+  inFlight(): number;
+  /** Shutdown has begun: ask every connection to end once its requests are done. */
+  beginDrain(): void;
+  closeIdle(): void;
+  closeAll(): void;
+}
+
+export const CONNECTION_BOOK = Symbol.for('chaussette.connectionBook');
+
+const bookOf = (server: Server) => (server as Server & { [CONNECTION_BOOK]?: ConnectionBook })[CONNECTION_BOOK];
+
 type MaybeHttp = Server & Partial<Pick<HttpServer, 'closeIdleConnections' | 'closeAllConnections'>>;
 
 /** The connections node:http is serving on a server (http.server.connections, Node >= 18.2). */
@@ -27,11 +45,15 @@ export function httpConnections(server: Server): Socket[] {
   return list.all().flatMap((connection) => (connection.socket ? [connection.socket] : []));
 }
 
-export const openConnections = (servers: Server[]) => servers.reduce((sum, server) => sum + httpConnections(server).length, 0);
+export const openConnections = (servers: Server[]) =>
+  servers.reduce((sum, server) => sum + httpConnections(server).length + (bookOf(server)?.connections() ?? 0), 0);
 
-/** Connections with a response still owed. */
+/** Responses still owed: one per HTTP/1.1 connection at most, any number per HTTP/2 session. */
 export const requestsInFlight = (servers: Server[]) =>
-  servers.reduce((sum, server) => sum + httpConnections(server).filter((socket) => currentResponse(socket)).length, 0);
+  servers.reduce(
+    (sum, server) => sum + httpConnections(server).filter((socket) => currentResponse(socket)).length + (bookOf(server)?.inFlight() ?? 0),
+    0,
+  );
 
 /** The response in progress on a connection; node:http keeps it there for its own bookkeeping. */
 const currentResponse = (socket: Socket) => (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
@@ -69,6 +91,7 @@ export async function drain(servers: Server[], timeoutMs: number, onProgress?: (
   const closed = new Promise<void>((resolve) => (allClosed = resolve));
 
   for (const server of servers) {
+    bookOf(server)?.beginDrain();
     server.prependListener('request', lastOnConnection);
     for (const socket of httpConnections(server)) {
       const res = currentResponse(socket);
@@ -76,7 +99,10 @@ export async function drain(servers: Server[], timeoutMs: number, onProgress?: (
     }
   }
   const sweep = () => {
-    httpServers.forEach((server) => server.closeIdleConnections?.());
+    httpServers.forEach((server) => {
+      server.closeIdleConnections?.();
+      bookOf(server)?.closeIdle();
+    });
     if (!listening && openConnections(servers) === 0) allClosed();
   };
   void stoppedListening.then(sweep);
@@ -98,7 +124,10 @@ export async function drain(servers: Server[], timeoutMs: number, onProgress?: (
   let forced = 0;
   if (outcome === 'timeout') {
     forced = openConnections(servers);
-    httpServers.forEach((server) => server.closeAllConnections?.());
+    httpServers.forEach((server) => {
+      server.closeAllConnections?.();
+      bookOf(server)?.closeAll();
+    });
     // Upgraded connections (WebSocket) left node:http's list; the exit that follows closes them.
   }
   return { forced, elapsedMs: Date.now() - started };

@@ -2,7 +2,7 @@
 // Detection is by what the value can do, not by instanceof, so that two
 // copies of a framework (or a wrapper around one) are still recognised.
 
-import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import { IncomingMessage, type RequestListener, ServerResponse } from 'node:http';
 import { Server as NetServer } from 'node:net';
 import { importOnDemand } from '../modules.js';
 import { INTERNAL_ERROR } from './guard.js';
@@ -51,7 +51,7 @@ export async function adaptServable(value: unknown, reportError: ReportError): P
   // Express, Connect and plain listeners take (req, res[, next]).
   if (isFunction(value) && !isClass(value) && (isFunction(value.handle) || value.length >= 2)) {
     const kind = isFunction(value.handle) ? 'a (req, res, next) app (Express/Connect)' : 'a (req, res) listener';
-    return { kind, listener: value as Listener };
+    return { kind, listener: isExpress(value) ? expressOnEveryVersion(value) : (value as Listener) };
   }
   // Fetch-style handlers (Hono, { fetch }): adapted by @hono/node-server, a
   // maintained Request/Response bridge, loaded only for apps that need it.
@@ -74,6 +74,43 @@ export async function adaptServable(value: unknown, reportError: ReportError): P
     return { kind: 'a Polka app', listener: handler };
   }
   return undefined;
+}
+
+interface ExpressLike {
+  (req: IncomingMessage, res: ServerResponse): unknown;
+  handle(req: IncomingMessage, res: ServerResponse): unknown;
+  request: object;
+  response: object;
+}
+
+const isExpress = (value: AnyRecord): value is AnyRecord & ExpressLike =>
+  isFunction(value.handle) && isObjectLike(value.request) && isObjectLike(value.response) && isFunction(value.set);
+
+/**
+ * Express re-parents every request and response onto its own objects, which
+ * inherit from node:http's IncomingMessage and ServerResponse. An HTTP/2
+ * request (the http2 backend's compatibility API) re-parented so loses its
+ * own getters and breaks. For HTTP/2, Express is given a view of the app
+ * whose request and response objects carry the same methods on top of the
+ * HTTP/2 prototypes instead; HTTP/1.1 requests take Express's usual path.
+ */
+function expressOnEveryVersion(app: ExpressLike): Listener {
+  let http2View: ExpressLike | undefined;
+  return (req, res) => {
+    if (req.httpVersionMajor !== 2) return app(req, res);
+    http2View ??= Object.create(app, {
+      request: { value: rebase(app.request, IncomingMessage.prototype, Object.getPrototypeOf(req) as object) },
+      response: { value: rebase(app.response, ServerResponse.prototype, Object.getPrototypeOf(res) as object) },
+    }) as ExpressLike;
+    return app.handle.call(http2View, req, res);
+  };
+}
+
+/** The chain from `view` down to (not including) `until`, copied level by level onto `base`. */
+function rebase(view: object, until: object, base: object): object {
+  const levels: object[] = [];
+  for (let level: object | null = view; level && level !== until; level = Object.getPrototypeOf(level) as object | null) levels.push(level);
+  return levels.reverse().reduce((proto, level) => Object.create(proto, Object.getOwnPropertyDescriptors(level)) as object, base);
 }
 
 /** A function of at most one parameter that is not a listener: called with the extra args. */
