@@ -183,9 +183,9 @@ export const errors = {
     `a worker exited before serving (${how})`,
     'run without --workers to see the error in this process',
   ]),
-  watchdogProbeUnreachable: make('ERR_WATCHDOG_PROBE', ExitCode.config, (path: string) => [
-    `--watchdog-probe ${path}: none of the sockets served is reachable from this process`,
-    'the probe needs a TCP or named unix socket visible in this network namespace',
+  watchdogProbeUnreachable: make('ERR_WATCHDOG_PROBE', ExitCode.config, (path: string, why: string) => [
+    `--watchdog-probe ${path} cannot ask the app: ${why}`,
+    'the probe needs a TCP or named unix socket visible in this network namespace, without client certificates',
   ]),
 };
 

@@ -111,7 +111,7 @@ async function serve(options: Options, log: Logger, notifier: Notifier, onStoppi
   const servers = listeners.map((opened) => opened.server);
   const describe = (requests: number, connections: number, perSecond?: number) =>
     servingStatus(listeners.map((opened) => opened.address), serving.backendName, requests, connections, perSecond);
-  const startPinging = planWatchdog(watchdog, options.watchdogProbe, listeners, notifier, log);
+  const startPinging = planWatchdog(watchdog, options.watchdogProbe, serving.probeProtocol, listeners, notifier, log);
   // systemctl reload sends SIGHUP, whose default would kill Node. One process cannot swap its app
   // in place, but it can take renewed certificates; either way it completes the reload handshake
   // so that systemd is never left waiting.

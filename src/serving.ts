@@ -7,7 +7,7 @@ import type { Server } from 'node:net';
 import type { AdaptedApp } from './apps/adapt.js';
 import { guardListener, REQUEST_FAILED } from './apps/guard.js';
 import { loadApp } from './apps/load.js';
-import { getBackend } from './backends/index.js';
+import { getBackend, probeProtocol } from './backends/index.js';
 import { readTlsFiles, type TlsFiles, tlsFilesFor } from './backends/tls.js';
 import { preload } from './hooks.js';
 import type { Logger } from './log.js';
@@ -15,7 +15,7 @@ import type { Options } from './options.js';
 import { type Inherited, preflight } from './sockets/open.js';
 import { type ListenTarget, resolveListenTargets } from './sockets/resolve.js';
 import { ACTIVATION_VARIABLES } from './systemd/activation.js';
-import { readWatchdog, WATCHDOG_VARIABLES, type WatchdogSetting } from './systemd/watchdog.js';
+import { type ProbeProtocol, readWatchdog, WATCHDOG_VARIABLES, type WatchdogSetting } from './systemd/watchdog.js';
 
 export interface ServingApp {
   app: AdaptedApp & { name: string };
@@ -24,6 +24,8 @@ export interface ServingApp {
   createServer(): Server;
   /** The TLS files the servers use; undefined: cleartext. */
   tlsFiles: TlsFiles | undefined;
+  /** How the watchdog probe speaks to these servers. */
+  probeProtocol: ProbeProtocol | undefined;
 }
 
 export interface Claimed {
@@ -67,7 +69,12 @@ export async function prepareApp(options: Options, log: Logger, cwd: string): Pr
     maxHeaderSize: options.maxHeaderSize,
     ...(tls ? { tls } : {}),
   };
-  return { app, backendName: backend.name, tlsFiles, createServer: () => backend.createServer(listener, settings) };
+  return {
+    app,
+    backendName: backend.name,
+    tlsFiles,
+    probeProtocol: probeProtocol(backend, tlsFiles),
+    createServer: () => backend.createServer(listener, settings) };
 }
 
 /**

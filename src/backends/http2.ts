@@ -29,6 +29,7 @@ import { tlsServerOptions } from './tls.js';
 export const http2Backend: Backend = {
   name: 'http2',
   tls: 'optional',
+  cleartext: 'h2c',
   createServer(listener, settings) {
     // --max-header-size, told to the client as SETTINGS_MAX_HEADER_LIST_SIZE and enforced on its headers.
     const h2 = { settings: { maxHeaderListSize: settings.maxHeaderSize } };

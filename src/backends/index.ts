@@ -14,7 +14,8 @@ import { errors } from '../errors.js';
 import { httpBackend } from './http.js';
 import { http2Backend } from './http2.js';
 import { httpsBackend } from './https.js';
-import type { TlsMaterial } from './tls.js';
+import type { ProbeProtocol } from '../systemd/watchdog.js';
+import type { TlsFiles, TlsMaterial } from './tls.js';
 
 export interface ServerSettings {
   keepAliveTimeoutMs: number;
@@ -32,6 +33,8 @@ export interface Backend {
    * serves TLS when they are given and cleartext when not, 'none' refuses them.
    */
   tls: 'none' | 'optional' | 'required';
+  /** What it speaks without TLS, for chaussette's own watchdog probe; default HTTP/1.1. */
+  cleartext?: 'http/1.1' | 'h2c';
   /**
    * A server around the listener, not listening yet: a net.Server that
    * serves the connections it is given through its 'connection' event
@@ -64,3 +67,10 @@ export function backendNames(): string[] {
 }
 
 for (const backend of [httpBackend, httpsBackend, http2Backend]) if (!registry.has(backend.name)) registerBackend(backend);
+
+/** How the watchdog probe talks to a server of this backend; undefined when only a client certificate gets in. */
+export function probeProtocol(backend: Pick<Backend, 'cleartext'>, tls: TlsFiles | undefined): ProbeProtocol | undefined {
+  if (tls?.caCerts) return undefined;
+  if (tls) return 'https';
+  return backend.cleartext === 'h2c' ? 'h2c' : 'http';
+}

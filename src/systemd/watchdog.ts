@@ -5,7 +5,10 @@
 // longer serve. With a probe path, a ping is also held back until the app
 // answers that path through its own socket.
 
-import { request } from 'node:http';
+import { request, type ClientRequest, type IncomingMessage, type RequestOptions } from 'node:http';
+import { connect as connectHttp2 } from 'node:http2';
+import { request as requestTls } from 'node:https';
+import { connect as connectNet } from 'node:net';
 import { errors } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { OpenListener } from '../sockets/open.js';
@@ -36,9 +39,17 @@ export const pingEveryMs = (intervalMs: number) => Math.max(1, Math.floor(interv
 /** Where the probe asks: a TCP address or a unix socket path (abstract: leading NUL). */
 export type ProbeTarget = { host: string; port: number } | { socketPath: string };
 
+/**
+ * How the probe speaks to our own socket, as the backend serves it: plain
+ * HTTP/1.1, HTTP/1.1 over TLS (https, and http2 with certificates, which
+ * also takes HTTP/1.1), or cleartext HTTP/2 (http2 without certificates).
+ */
+export type ProbeProtocol = 'http' | 'https' | 'h2c';
+
 export interface Probe {
   target: ProbeTarget;
   path: string;
+  protocol: ProbeProtocol;
 }
 
 export interface Watchdog {
@@ -84,25 +95,44 @@ export function startWatchdog(
 
 /** undefined when the app answered the probe with 2xx/3xx; otherwise why not. */
 export function askProbe(probe: Probe, timeoutMs: number): Promise<string | undefined> {
+  const verdict = (status: number) => (status >= 200 && status < 400 ? undefined : `${probe.path} answered ${status}`);
+  if (probe.protocol === 'h2c') return askOverHttp2(probe, timeoutMs, verdict);
   return new Promise((resolve) => {
-    const req = request(
-      {
-        ...probe.target,
-        path: probe.path,
-        method: 'GET',
-        headers: { host: 'localhost', 'user-agent': 'chaussette-watchdog', connection: 'close' },
-        timeout: timeoutMs,
-        agent: false,
-      },
-      (res) => {
-        res.resume();
-        const status = res.statusCode ?? 0;
-        resolve(status >= 200 && status < 400 ? undefined : `${probe.path} answered ${status}`);
-      },
-    );
+    const options: RequestOptions = {
+      ...probe.target,
+      path: probe.path,
+      method: 'GET',
+      headers: { host: 'localhost', 'user-agent': 'chaussette-watchdog', connection: 'close' },
+      timeout: timeoutMs,
+      agent: false,
+    };
+    const onResponse = (res: IncomingMessage) => {
+      res.resume();
+      resolve(verdict(res.statusCode ?? 0));
+    };
+    // Our own socket: the certificate is the one we serve, whatever name it carries.
+    const req: ClientRequest =
+      probe.protocol === 'https' ? requestTls({ ...options, rejectUnauthorized: false }, onResponse) : request(options, onResponse);
     req.once('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
     req.once('error', (error) => resolve(`${probe.path}: ${error.message}`));
     req.end();
+  });
+}
+
+function askOverHttp2(probe: Probe, timeoutMs: number, verdict: (status: number) => string | undefined): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const session = connectHttp2('http://localhost', { createConnection: () => ('socketPath' in probe.target ? connectNet({ path: probe.target.socketPath }) : connectNet(probe.target)) });
+    const done = (answer: string | undefined) => {
+      clearTimeout(timer);
+      session.destroy();
+      resolve(answer);
+    };
+    const timer = setTimeout(() => done(`${probe.path}: no answer within ${timeoutMs} ms`), timeoutMs);
+    session.once('error', (error) => done(`${probe.path}: ${error.message}`));
+    const stream = session.request({ ':path': probe.path, 'user-agent': 'chaussette-watchdog' });
+    stream.once('response', (headers) => done(verdict(Number(headers[':status']))));
+    stream.once('error', (error) => done(`${probe.path}: ${error.message}`));
+    stream.end();
   });
 }
 
@@ -113,6 +143,8 @@ export function askProbe(probe: Probe, timeoutMs: number): Promise<string | unde
 export function planWatchdog(
   setting: WatchdogSetting,
   probePath: string | undefined,
+  /** How the probe speaks to the backend; undefined: it cannot (client certificates required). */
+  protocol: ProbeProtocol | undefined,
   listeners: OpenListener[],
   notifier: Notifier,
   log: Logger,
@@ -131,8 +163,9 @@ export function planWatchdog(
     return undefined;
   }
   const reach = listeners.find((opened) => opened.reach)?.reach;
-  if (probePath && !reach) throw errors.watchdogProbeUnreachable(probePath);
-  const probe = probePath && reach ? { target: reach, path: probePath } : undefined;
+  if (probePath && !reach) throw errors.watchdogProbeUnreachable(probePath, 'none of the sockets can be reached from this process');
+  if (probePath && !protocol) throw errors.watchdogProbeUnreachable(probePath, 'the socket requires a client certificate (--ca-certs)');
+  const probe = probePath && reach && protocol ? { target: reach, path: probePath, protocol } : undefined;
   const check: HealthCheck | undefined =
     probe || poolProblem
       ? async (timeoutMs) => {

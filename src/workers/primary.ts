@@ -7,7 +7,8 @@
 
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
-import { getBackend } from '../backends/index.js';
+import { type Backend, backendNames, getBackend, probeProtocol } from '../backends/index.js';
+import { readTlsFiles, tlsFilesFor } from '../backends/tls.js';
 import { ChaussetteError, describeError, errors, ExitCode } from '../errors.js';
 import { projectRoot, watchTree } from '../dev/watch.js';
 import { loadHook, runHook } from '../hooks.js';
@@ -33,7 +34,12 @@ export async function servePool(options: Options, log: Logger, notifier: Notifie
   const size = Math.max(1, options.workers);
   const cwd = process.cwd();
   const { targets, inspected, watchdog } = claimInherited(options, log);
-  const backend = getBackend(options.backend);
+  const backend = backendForPrimary(options);
+  // The workers read the certificates themselves (again at each reload); reading them here too
+  // makes a bad file one line and a clean exit before any worker starts.
+  const tlsFiles = backend && tlsFilesFor(backend.name, backend.tls, options);
+  if (tlsFiles) readTlsFiles(tlsFiles);
+  const backendName = backend?.name ?? options.backend;
   for (const [fd, inherited] of inspected) if (inherited.role === 'connection') throw errors.workersNeedListeners(fd);
 
   const stopping = installStopHandlers(log);
@@ -70,7 +76,7 @@ export async function servePool(options: Options, log: Logger, notifier: Notifie
     for (const opened of listeners) opened.server.close();
     throw error;
   }
-  log.info(`Using ${backend.name} backend with ${plural(size, 'worker')} (pids ${pool.pids().join(', ')})`);
+  log.info(`Using ${backendName} backend with ${plural(size, 'worker')} (pids ${pool.pids().join(', ')})`);
   process.on('uncaughtException', (error) => {
     // A bug of ours, not the app's (the app runs in the workers): they drain and leave once we are gone.
     log.fatal({ err: error }, 'the primary failed; exiting');
@@ -81,7 +87,7 @@ export async function servePool(options: Options, log: Logger, notifier: Notifie
   // "http, 4 workers", or "http, 3 of 4 workers" while one is being replaced: systemctl status shows it.
   const label = () => {
     const ready = pool.load().ready;
-    return `${backend.name}, ${ready >= size ? plural(size, 'worker') : `${ready} of ${size} workers`}`;
+    return `${backendName}, ${ready >= size ? plural(size, 'worker') : `${ready} of ${size} workers`}`;
   };
   const describe = (requests: number, connections: number, perSecond?: number) =>
     servingStatus(listeners.map((opened) => opened.address), label(), requests, connections, perSecond);
@@ -108,7 +114,7 @@ export async function servePool(options: Options, log: Logger, notifier: Notifie
   process.on('SIGHUP', () => void reload('SIGHUP'));
   const watching = options.reload ? watchSources(options, cwd, log, (file) => void reload(`${file} changed`)) : undefined;
 
-  const startPinging = planWatchdog(watchdog, options.watchdogProbe, listeners, notifier, log, () => pool.problem());
+  const startPinging = planWatchdog(watchdog, options.watchdogProbe, backend ? probeProtocol(backend, tlsFiles) : 'http', listeners, notifier, log, () => pool.problem());
   notifier.notify({ READY: 1, STATUS: describe(0, 0, 0) });
   const pinger = startPinging?.();
   const telling = notifier.transport === 'sd-notify' || notifier.transport === 'systemd-notify';
@@ -132,6 +138,16 @@ export async function servePool(options: Options, log: Logger, notifier: Notifie
   if (killed > 0) log.warn(`Killed ${plural(killed, 'worker')} that outlived the graceful timeout`);
   await runHook('--post-hook', options.postHook, postHook, options);
   log.info(`Stopped after ${Date.now() - started} ms; ${pool.load().requests} requests served`);
+}
+
+/**
+ * The backend, when the primary knows it. One that a --require module
+ * registers exists only in the workers (the primary loads no app code):
+ * they check it, and report a failure before serving.
+ */
+function backendForPrimary(options: Options): Backend | undefined {
+  if (options.require.length > 0 && !backendNames().includes(options.backend)) return undefined;
+  return getBackend(options.backend);
 }
 
 function watchSources(options: Options, cwd: string, log: Logger, onChange: (file: string) => void) {
