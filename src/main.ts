@@ -13,15 +13,10 @@ import { ChaussetteError, describeError, errnoOf, ExitCode } from './errors.js';
 import { loadHook, runHook } from './hooks.js';
 import { createLogger, type Logger } from './log.js';
 import { type Options, parseCommandLine } from './options.js';
-import type { Server } from 'node:net';
-import type { TlsFiles } from './backends/tls.js';
-import { claimInherited, prepareApp, reloadCertificates } from './serving.js';
+import { startServing } from './serve.js';
+import { claimInherited, prepareApp } from './serving.js';
 import { installStopHandlers } from './signals.js';
-import { type OpenListener, openListeners, systemMaxBacklog } from './sockets/open.js';
-import { drain, openConnections, requestsInFlight } from './shutdown.js';
-import { createNotifier, monotonicUsec, type Notifier } from './systemd/notify.js';
-import { countRequests, drainingNotice, servingStatus, startStatusReports } from './systemd/status.js';
-import { planWatchdog } from './systemd/watchdog.js';
+import { createNotifier, type Notifier } from './systemd/notify.js';
 import { servePool } from './workers/primary.js';
 import { WORKER_VARIABLE } from './workers/protocol.js';
 import { runWorker } from './workers/worker.js';
@@ -89,81 +84,19 @@ async function fail(error: unknown, log: Logger | undefined, notifier: Notifier,
 
 async function serve(options: Options, log: Logger, notifier: Notifier, onStopping: () => void): Promise<void> {
   const cwd = process.cwd();
-  const { targets, inspected, watchdog } = claimInherited(options, log);
-
+  const claimed = claimInherited(options, log);
   const stopping = installStopHandlers(log);
-  const serving = await prepareApp(options, log, cwd);
-  const { app } = serving;
+  const prepared = await prepareApp(options, log, cwd);
   const preHook = await loadHook('--pre-hook', options.preHook, cwd);
   const postHook = await loadHook('--post-hook', options.postHook, cwd);
   await runHook('--pre-hook', options.preHook, preHook, options);
-
-  const listeners = await openListeners(targets, serving.createServer, options.backlog ?? systemMaxBacklog(), inspected);
-  for (const opened of listeners) log.info(`Serving on ${opened.description}`);
-  log.info(`Using ${serving.backendName} backend`);
 
   process.on('uncaughtException', (error) => {
     log.fatal({ err: error }, 'the app threw outside any request; exiting');
     notifier.notify({ STATUS: `Failed: the app threw outside any request: ${describeError(error)}` });
     process.exit(ExitCode.software);
   });
-
-  const servers = listeners.map((opened) => opened.server);
-  const describe = (requests: number, connections: number, perSecond?: number) =>
-    servingStatus(listeners.map((opened) => opened.address), serving.backendName, requests, connections, perSecond);
-  const startPinging = planWatchdog(watchdog, options.watchdogProbe, serving.probeProtocol, listeners, notifier, log);
-  // systemctl reload sends SIGHUP, whose default would kill Node. One process cannot swap its app
-  // in place, but it can take renewed certificates; either way it completes the reload handshake
-  // so that systemd is never left waiting.
-  process.on('SIGHUP', () => {
-    notifier.notify({ RELOADING: 1, MONOTONIC_USEC: monotonicUsec() });
-    const status = reloadInPlace(serving.tlsFiles, servers, log);
-    notifier.notify({ READY: 1, ...(status ? { STATUS: status } : {}) });
-  });
-  notifier.notify({ READY: 1, STATUS: describe(0, 0, 0) });
-  const pinger = startPinging?.();
-  const telling = notifier.transport === 'sd-notify' || notifier.transport === 'systemd-notify';
-  const counting = telling ? countRequests(servers) : undefined;
-  const reports = counting ? startStatusReports(notifier, counting.sample, describe) : undefined;
-
-  const reason = await Promise.race([stopping.first, connectionsEnded(listeners)]);
-  onStopping();
-  reports?.stop();
-  counting?.stop();
-  const graceMs = options.gracefulTimeout * 1000;
-  notifier.notify({ STOPPING: 1, ...drainingNotice(requestsInFlight(servers), openConnections(servers), graceMs) });
-  if (reason === 'connection closed') log.info('The connection closed: exiting');
-  else log.info(`Received ${reason}: draining ${openConnections(servers)} connection(s) for up to ${options.gracefulTimeout} s`);
-  const result = await drain(servers, graceMs, (progress) =>
-    notifier.notify(drainingNotice(progress.inFlight, progress.connections, progress.msLeft)),
-  );
-  pinger?.stop();
-  if (result.forced > 0) log.warn(`Graceful timeout reached: closed ${result.forced} connection(s) by force`);
-  await app.close?.().catch((error: unknown) => log.error({ err: error }, 'the app failed to close'));
+  const serving = await startServing({ options, claimed, prepared, log, notifier, stopSignal: stopping.first, handleReload: true, onStopping });
+  await serving.stopped;
   await runHook('--post-hook', options.postHook, postHook, options);
-  log.info(`Stopped after ${result.elapsedMs} ms of drain`);
-}
-
-/** What a single process can reload: its certificates. Returns a status line when that failed. */
-function reloadInPlace(tlsFiles: TlsFiles | undefined, servers: Server[], log: Logger): string | undefined {
-  const appNote = 'the app is not reloaded in a single process (use --workers, or restart)';
-  if (!tlsFiles) {
-    log.warn(`Received SIGHUP: nothing reloaded; ${appNote}`);
-    return undefined;
-  }
-  try {
-    reloadCertificates(tlsFiles, servers);
-    log.info(`Received SIGHUP: certificates reloaded from ${tlsFiles.certfile} and ${tlsFiles.keyfile}; ${appNote}`);
-    return undefined;
-  } catch (error) {
-    const why = error instanceof ChaussetteError ? `${error.message} (${error.code})` : describeError(error);
-    log.error(`Received SIGHUP: certificates not reloaded, the previous ones stay in use: ${why}`);
-    return `Reload failed: ${why}; serving with the previous certificates`;
-  }
-}
-
-/** Settles once every inherited connection (Accept=yes) has closed; never when there is a listener. */
-function connectionsEnded(listeners: OpenListener[]): Promise<'connection closed'> {
-  if (listeners.some((opened) => !opened.closed)) return new Promise(() => {});
-  return Promise.all(listeners.map((opened) => opened.closed)).then(() => 'connection closed' as const);
 }

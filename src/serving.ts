@@ -7,8 +7,8 @@ import type { Server } from 'node:net';
 import type { AdaptedApp } from './apps/adapt.js';
 import { guardListener, REQUEST_FAILED } from './apps/guard.js';
 import { loadApp } from './apps/load.js';
-import { getBackend, probeProtocol } from './backends/index.js';
-import { readTlsFiles, type TlsFiles, tlsFilesFor } from './backends/tls.js';
+import { type Backend, getBackend, probeProtocol } from './backends/index.js';
+import { readTlsFiles, type TlsFiles, tlsFilesFor, type TlsMaterial } from './backends/tls.js';
 import { preload } from './hooks.js';
 import type { Logger } from './log.js';
 import type { Options } from './options.js';
@@ -41,13 +41,13 @@ export interface Claimed {
  * the environment: the app's own children must never claim our sockets, nor
  * believe the watchdog is theirs to feed.
  */
-export function claimInherited(options: Options, log: Logger): Claimed {
-  const watchdog = readWatchdog(process.env, process.pid);
+export function claimInherited(options: Options, log: Logger, env: NodeJS.ProcessEnv = process.env): Claimed {
+  const watchdog = readWatchdog(env, process.pid);
   let resolution;
   try {
-    resolution = resolveListenTargets(options, process.env, process.pid);
+    resolution = resolveListenTargets(options, env, process.pid);
   } finally {
-    for (const name of [...ACTIVATION_VARIABLES, ...WATCHDOG_VARIABLES]) delete process.env[name];
+    for (const name of [...ACTIVATION_VARIABLES, ...WATCHDOG_VARIABLES]) delete env[name];
   }
   for (const warning of resolution.warnings) log.warn(warning);
   return { targets: resolution.targets, inspected: preflight(resolution.targets), watchdog };
@@ -57,9 +57,25 @@ export async function prepareApp(options: Options, log: Logger, cwd: string): Pr
   // Preloads first: a --require module may register the backend named.
   await preload(options.require, cwd);
   const backend = getBackend(options.backend);
-  const tlsFiles = tlsFilesFor(backend.name, backend.tls, options);
-  const tls = tlsFiles && readTlsFiles(tlsFiles);
+  // Certificates before the app: a bad file fails without waiting for the app to load.
+  const certificates = readCertificates(backend, options);
   const app = await loadApp(options.app, options.args, cwd, (error) => log.error({ err: error }, REQUEST_FAILED));
+  return prepareServers(app, options, log, backend, certificates);
+}
+
+function readCertificates(backend: Backend, options: Options): { tlsFiles: TlsFiles | undefined; tls: TlsMaterial | undefined } {
+  const tlsFiles = tlsFilesFor(backend.name, backend.tls, options);
+  return { tlsFiles, tls: tlsFiles && readTlsFiles(tlsFiles) };
+}
+
+/** Servers around an app already adapted: the certificates read and checked, the listener guarded. */
+export function prepareServers(
+  app: ServingApp['app'],
+  options: Options,
+  log: Logger,
+  backend: Backend = getBackend(options.backend),
+  { tlsFiles, tls } = readCertificates(backend, options),
+): ServingApp {
   log.info(`Application is ${app.name} (${app.kind})`);
   const listener = guardListener(app.listener, log) as RequestListener;
   const settings = {
@@ -74,7 +90,8 @@ export async function prepareApp(options: Options, log: Logger, cwd: string): Pr
     backendName: backend.name,
     tlsFiles,
     probeProtocol: probeProtocol(backend, tlsFiles),
-    createServer: () => backend.createServer(listener, settings) };
+    createServer: () => backend.createServer(listener, settings),
+  };
 }
 
 /**

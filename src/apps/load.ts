@@ -22,25 +22,38 @@ export async function loadApp(
   const picked = pickExport(namespace, exportName);
   if (!picked.found) throw errors.appExportMissing(spec, exportName ?? 'default', exportNames(namespace));
 
+  return adaptLoaded(spec, picked.value, args, reportError);
+}
+
+/**
+ * A loaded value made servable: adapted as it is, or called as a factory
+ * with the args and its result adapted. `name` is what errors call it.
+ */
+export async function adaptLoaded(
+  name: string,
+  value: unknown,
+  args: string[],
+  reportError: ReportError,
+): Promise<AdaptedApp & { name: string }> {
   // Adapting may start the app (Fastify's ready() runs its plugins): a failure there is the app's.
-  const adapt = async (value: unknown) => {
+  const adapt = async (candidate: unknown) => {
     try {
-      return await adaptServable(value, reportError);
+      return await adaptServable(candidate, reportError);
     } catch (error) {
-      throw errors.appNotReady(spec, describeError(error));
+      throw errors.appNotReady(name, describeError(error));
     }
   };
-  const direct = await adapt(picked.value);
-  if (direct) return { name: spec, ...direct };
-  if (!isFactory(picked.value)) throw errors.appShape(spec, describeValue(picked.value));
+  const direct = await adapt(value);
+  if (direct) return { name, ...direct };
+  if (!isFactory(value)) throw errors.appShape(name, describeValue(value));
 
   let made: unknown;
   try {
-    made = await picked.value(args);
+    made = await value(args);
   } catch (error) {
-    throw errors.appFactoryFailed(spec, describeError(error));
+    throw errors.appFactoryFailed(name, describeError(error));
   }
   const adapted = await adapt(made);
-  if (!adapted) throw errors.appShape(spec, `a factory that returned ${describeValue(made)}`);
-  return { name: spec, ...adapted, kind: `${adapted.kind} from a factory` };
+  if (!adapted) throw errors.appShape(name, `a factory that returned ${describeValue(made)}`);
+  return { name, ...adapted, kind: `${adapted.kind} from a factory` };
 }

@@ -51,6 +51,9 @@ export async function createNotifier(env: NodeJS.ProcessEnv, warn: (message: str
 
   let addonProblem: string;
   try {
+    // libsystemd's sd_notify() reads the process's own environment; another env (the library's
+    // createNotifier({ env })) goes through systemd-notify, which is handed that socket.
+    if (env.NOTIFY_SOCKET !== process.env.NOTIFY_SOCKET) throw new Error('NOTIFY_SOCKET differs from the process environment, which the addon reads');
     const loaded = await importOnDemand<{ default?: SdNotifyAddon } & Partial<SdNotifyAddon>>('sd-notify');
     const addon = loaded.default ?? (loaded as SdNotifyAddon);
     if (typeof addon.sendState !== 'function') throw new Error('it has no sendState()');
@@ -80,12 +83,13 @@ export async function createNotifier(env: NodeJS.ProcessEnv, warn: (message: str
   }
   // Loaded here, not at the top: child_process costs every start a few ms, and only this fallback needs it.
   const { spawn } = await importOnDemand<typeof import('node:child_process')>('node:child_process');
-  return systemdNotifyTransport(spawn, program, addonProblem, warn);
+  return systemdNotifyTransport(spawn, program, socket, addonProblem, warn);
 }
 
 function systemdNotifyTransport(
   spawn: typeof import('node:child_process').spawn,
   program: string,
+  socket: string,
   addonProblem: string,
   warn: (message: string) => void,
 ): Notifier {
@@ -95,7 +99,7 @@ function systemdNotifyTransport(
   const send = (fields: NotifyFields) =>
     new Promise<void>((resolve) => {
       const args = Object.entries(fields).map(([key, value]) => formatNotification({ [key]: value }));
-      const child = spawn(program, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+      const child = spawn(program, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NOTIFY_SOCKET: socket } });
       let stderr = '';
       child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
       child.once('error', (error) => finish(describeError(error)));
