@@ -12,6 +12,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { ChaussetteError, describeError, errnoOf, ExitCode } from './errors.js';
 import { loadHook, runHook } from './hooks.js';
 import { createLogger, type Logger } from './log.js';
+import { stderrErrorPrefix } from './logs/journal.js';
 import { type Options, parseCommandLine } from './options.js';
 import { claimInherited, prepareApp } from './serving.js';
 import { installStopHandlers } from './signals.js';
@@ -75,7 +76,7 @@ async function fail(error: unknown, log: Logger | undefined, notifier: Notifier,
   const known = error instanceof ChaussetteError;
   if (!known) log?.fatal({ err: error }, 'unexpected failure');
   const line = known ? error.oneLine() : `chaussette: ERR_INTERNAL: ${describeError(error)}`;
-  process.stderr.write(`${line}\n`);
+  process.stderr.write(`${stderrErrorPrefix()}${line}\n`);
   const errno = known ? errnoOf(error.code, constants.errno) : undefined;
   notifier.notify({
     STATUS: `Failed to ${phase}: ${known ? `${error.message} (${error.code})` : describeError(error)}`,

@@ -1,11 +1,11 @@
 // Logs: JSON lines for machines, readable lines on a terminal, a file on request.
-import t from 'tap';
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import t, { type Test } from 'tap';
+import { execFile, spawn } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { CLI, request, sleep, startChaussette } from './helpers.js';
+import { CLI, cleanEnv, FIXTURES, request, ROOT, sleep, startChaussette } from './helpers.js';
 
 t.test('--log-output FILE: JSON lines in the file, nothing on stdout', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'chaussette-'));
@@ -42,4 +42,87 @@ t.test('--log-level warn hides the startup lines but not the warnings', async (t
   for (let i = 0; i < 250 && running.lines.length === 0; i++) await sleep(20);
   await sleep(300);
   t.same(running.lines.map((line) => line.level), [40], 'only the LISTEN_PID warning');
+});
+
+/** A fresh file and its `DEV:INODE`, as systemd would put a journal stream's in JOURNAL_STREAM. */
+function streamFile(t: Test): { file: string; journalStream: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'chaussette-journal-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'stream');
+  closeSync(openSync(file, 'w'));
+  const stat = statSync(file, { bigint: true });
+  return { file, journalStream: `${stat.dev}:${stat.ino}` };
+}
+
+/**
+ * Runs the CLI with stdout and stderr on `file` (the very descriptor whose
+ * inode JOURNAL_STREAM names, or not), lets `whileServing` talk to it, then
+ * stops it and returns what it wrote.
+ */
+async function runOnFile(
+  file: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  whileServing: (port: number) => Promise<void> = async () => {},
+): Promise<{ code: number; text: string }> {
+  const fd = openSync(file, 'a');
+  const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env, stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  const exited = new Promise<number>((resolve) => child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1))));
+  let port: number | undefined;
+  for (let i = 0; i < 250 && port === undefined && child.exitCode === null; i++) {
+    await sleep(20);
+    port = Number(/Serving on 127\.0\.0\.1:(\d+)/.exec(readFileSync(file, 'utf8'))?.[1]) || undefined;
+  }
+  if (port !== undefined) {
+    await whileServing(port);
+    child.kill('SIGTERM');
+  }
+  return { code: await exited, text: readFileSync(file, 'utf8') };
+}
+
+const FAULTY = join(FIXTURES, 'apps', 'faulty.mjs');
+
+t.test('stdout is the journal (JOURNAL_STREAM is its dev:inode): one line per record, with its priority', async (t) => {
+  const { file, journalStream } = streamFile(t);
+  const env = cleanEnv({ JOURNAL_STREAM: journalStream });
+  const { code, text } = await runOnFile(file, ['--host', '127.0.0.1', '--port', '0', FAULTY], env, async (port) => {
+    t.equal((await request({ port, path: '/throw' })).status, 500);
+    t.equal((await request({ port, path: '/fine' })).status, 200);
+    await sleep(100);
+  });
+  t.equal(code, 0);
+  const lines = text.trimEnd().split('\n');
+  t.same(lines.filter((line) => !/^<[2-7]>\S/.test(line)), [], 'every line starts with a priority');
+  t.notMatch(text, /"level":/, 'no JSON');
+  t.match(lines, ['<6>Application is ' + FAULTY + ' (a (req, res) listener)', /^<6>Serving on 127\.0\.0\.1:\d+$/, '<6>Using http backend']);
+  const failed = lines.filter((line) => line.startsWith('<3>'));
+  t.equal(failed.length, 1, 'the failed request is the only error');
+  t.match(failed[0], /^<3>request failed: the app threw method=GET url=\/throw err="Error: sync failure in the app\\n {4}at faulty \(file:\/\/.*faulty\.mjs:\d+:\d+\)\\n/);
+  t.equal(lines.filter((line) => /^\s+at /.test(line)).length, 0, 'the stack stays on its record\'s line');
+  t.match(lines.at(-1), /^<6>Stopped after \d+ ms of drain$/);
+});
+
+t.test('a JOURNAL_STREAM that is not our stdout (a redirection, an inherited variable): JSON lines as usual', async (t) => {
+  const other = streamFile(t);
+  for (const notOurs of [() => other.journalStream, (ours: string) => `${ours}0`, () => 'garbage']) {
+    const { file, journalStream } = streamFile(t);
+    const value = notOurs(journalStream);
+    const { code, text } = await runOnFile(file, ['--host', '127.0.0.1', '--port', '0'], cleanEnv({ JOURNAL_STREAM: value }));
+    t.equal(code, 0, value);
+    const records = text.trimEnd().split('\n').map((line) => JSON.parse(line) as { level: number; msg: string });
+    t.match(records[0], { level: 30, msg: /^Application is/ }, `JOURNAL_STREAM=${value}: JSON lines`);
+    t.notMatch(text, /^<\d>/m, 'no priority prefix');
+  }
+});
+
+t.test('a startup failure: its one line gets <3> when stderr is the journal, and nothing otherwise', async (t) => {
+  const { file, journalStream } = streamFile(t);
+  const onJournal = await runOnFile(file, ['--port', 'x'], cleanEnv({ JOURNAL_STREAM: journalStream }));
+  t.equal(onJournal.code, 64);
+  t.equal(onJournal.text, '<3>chaussette: ERR_USAGE_VALUE: --port "x" is not a port number (0-65535) (hint: see chaussette --help)\n');
+  const elsewhere = streamFile(t);
+  const plain = await runOnFile(elsewhere.file, ['--port', 'x'], cleanEnv({ JOURNAL_STREAM: journalStream }));
+  t.equal(plain.code, 64);
+  t.match(plain.text, /^chaussette: ERR_USAGE_VALUE: /);
 });
