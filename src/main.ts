@@ -13,6 +13,7 @@ import { ChaussetteError, describeError, errnoOf, ExitCode } from './errors.js';
 import { loadHook, runHook } from './hooks.js';
 import { createLogger, type Logger } from './log.js';
 import { stderrErrorPrefix } from './logs/journal.js';
+import { reopenLogOnSignal } from './logs/reopen.js';
 import { type Options, parseCommandLine } from './options.js';
 import { claimInherited, prepareApp } from './serving.js';
 import { installStopHandlers } from './signals.js';
@@ -53,6 +54,7 @@ export async function run(argv: string[]): Promise<void> {
     }
     log = await createLogger(parsed.options.logLevel, parsed.options.logOutput);
     const slot = takeWorkerSlot();
+    reopenLogOnSignal(log, slot === undefined ? 'main' : 'worker');
     if (slot !== undefined) return void (await runWorker(parsed.options, log.child({ worker: slot }), slot));
     if (notifier.report) log[notifier.report.level](notifier.report.message);
     const serveHow = parsed.options.workers > 0 || parsed.options.reload ? servePool : serve;

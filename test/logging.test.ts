@@ -1,11 +1,11 @@
 // Logs: JSON lines for machines, readable lines on a terminal, a file on request.
 import t, { type Test } from 'tap';
 import { execFile, spawn } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { CLI, cleanEnv, FIXTURES, request, ROOT, sleep, startChaussette } from './helpers.js';
+import { CLI, cleanEnv, FIXTURES, type LogLine, request, ROOT, sleep, startChaussette } from './helpers.js';
 
 t.test('--log-output FILE: JSON lines in the file, nothing on stdout', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'chaussette-'));
@@ -125,4 +125,94 @@ t.test('a startup failure: its one line gets <3> when stderr is the journal, and
   const plain = await runOnFile(elsewhere.file, ['--port', 'x'], cleanEnv({ JOURNAL_STREAM: journalStream }));
   t.equal(plain.code, 64);
   t.match(plain.text, /^chaussette: ERR_USAGE_VALUE: /);
+});
+
+/** The JSON records of a log file so far; none while it does not exist. */
+function records(file: string): LogLine[] {
+  let text = '';
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return [];
+  }
+  return text.split('\n').filter(Boolean).map((line) => JSON.parse(line) as LogLine);
+}
+
+async function waitForRecords(file: string, done: (found: LogLine[]) => boolean, what: string): Promise<LogLine[]> {
+  for (const deadline = Date.now() + 10_000; Date.now() < deadline; await sleep(20)) {
+    const found = records(file);
+    if (done(found)) return found;
+  }
+  throw new Error(`timed out waiting for ${what} in ${file}: ${JSON.stringify(records(file))}`);
+}
+
+const has = (found: LogLine[], msg: RegExp, count = 1) => found.filter((line) => msg.test(line.msg)).length >= count;
+
+for (const workers of [0, 2]) {
+  t.test(`SIGUSR1 reopens --log-output after logrotate moved it${workers ? ` (--workers ${workers}: the primary tells each worker)` : ''}`, async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'chaussette-rotate-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const file = join(dir, 'app.log');
+    const args = ['--host', '127.0.0.1', '--port', '0', '--log-output', file, '--workers', String(workers), FAULTY];
+    const running = await startChaussette(args, { waitReady: false });
+    t.teardown(() => running.stop('SIGKILL'));
+    const before = await waitForRecords(file, (found) => has(found, /^Using http backend/), 'the startup lines');
+    const port = Number(/:(\d+)$/.exec(before.find((line) => line.msg.startsWith('Serving on'))!.msg)![1]);
+    t.equal((await request({ port, path: '/throw' })).status, 500);
+    await waitForRecords(file, (found) => has(found, /^request failed/), 'the first failure');
+
+    renameSync(file, `${file}.1`);
+    running.child.kill('SIGUSR1');
+    const reopened = await waitForRecords(file, (found) => has(found, /^Reopened the log file/, 1 + workers), 'every process reopening');
+    t.same(
+      reopened.filter((line) => line.msg === `Reopened the log file ${file}`).map((line) => line.worker).sort(),
+      workers ? [1, 2, undefined] : [undefined],
+      'the new file starts with each process saying it reopened',
+    );
+    t.equal((await request({ port, path: '/throw' })).status, 500);
+    t.equal((await request({ port, path: '/throw' })).status, 500);
+    await waitForRecords(file, (found) => has(found, /^request failed/, 2), 'the failures after the reopen');
+    t.equal(await running.stop(), 0);
+
+    const after = records(file);
+    t.match(after.at(-1), { msg: /^Stopped after/ }, 'the last line went to the new file');
+    const moved = records(`${file}.1`);
+    t.equal(moved.filter((line) => /^request failed/.test(line.msg)).length, 1, 'the moved file has what came before, only');
+    t.notOk(has(moved, /^Reopened|^Stopped/), 'and nothing written after the reopen');
+    t.same(running.lines, [], 'nothing on stdout');
+    t.equal(running.stderr(), '');
+  });
+}
+
+t.test('SIGUSR1 when the new file cannot be opened: an error in the file still open, serving goes on, a later SIGUSR1 succeeds', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'chaussette-rotate-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const logs = join(dir, 'logs');
+  const file = join(logs, 'app.log');
+  const running = await startChaussette(['--host', '127.0.0.1', '--port', '0', '--log-output', file, FAULTY], { waitReady: false });
+  t.teardown(() => running.stop('SIGKILL'));
+  const before = await waitForRecords(file, (found) => has(found, /^Using http backend/), 'the startup lines');
+  const port = Number(/:(\d+)$/.exec(before.find((line) => line.msg.startsWith('Serving on'))!.msg)![1]);
+
+  // The directory is gone, and a plain file took its name: neither mkdir nor open can succeed.
+  const kept = join(dir, 'kept.log');
+  renameSync(file, kept);
+  rmSync(logs, { recursive: true });
+  writeFileSync(logs, 'not a directory\n');
+  running.child.kill('SIGUSR1');
+  const failed = await waitForRecords(kept, (found) => has(found, /^ERR_LOG_REOPEN/), 'the reopen failure');
+  t.match(failed.find((line) => /^ERR_LOG_REOPEN/.test(line.msg)), {
+    level: 50,
+    msg: `ERR_LOG_REOPEN: cannot reopen the log file ${file}: EEXIST: file already exists, mkdir '${logs}'; logging goes on to the file already open (hint: make its directory exist and be writable, then send SIGUSR1 again)`,
+  });
+  t.equal((await request({ port, path: '/throw' })).status, 500, 'still serving');
+  await waitForRecords(kept, (found) => has(found, /^request failed/), 'the failure, in the file still open');
+
+  rmSync(logs);
+  running.child.kill('SIGUSR1');
+  await waitForRecords(file, (found) => has(found, /^Reopened the log file/), 'the second reopen');
+  t.equal((await request({ port, path: '/throw' })).status, 500);
+  await waitForRecords(file, (found) => has(found, /^request failed/), 'the failure, in the new file');
+  t.equal(await running.stop(), 0);
+  t.equal(running.stderr(), '', 'no crash, nothing on stderr');
 });

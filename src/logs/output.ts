@@ -56,6 +56,11 @@ async function openStdout(env: NodeJS.ProcessEnv): Promise<LogOutput> {
 
 function openFile(path: string): LogOutput {
   const sink = pino.destination({ dest: path, sync: true, mkdir: true });
+  // In sync mode SonicBoom also emits, a tick later, what a failed reopen()
+  // already threw, and the failure to close a replaced descriptor; pino
+  // re-emits both, and an 'error' event nobody hears would end the process.
+  // reopenSync's caller reports the first; the second costs nothing.
+  sink.on('error', () => {});
   return { kind: 'file', records: sink, write: (text) => void sink.write(text), path, reopen: () => reopenSync(sink) };
 }
 
