@@ -10,6 +10,7 @@ import { loadApp } from './apps/load.js';
 import { getBackend } from './backends/index.js';
 import { preload } from './hooks.js';
 import type { Logger } from './log.js';
+import { withAccessLog } from './logs/access.js';
 import type { Options } from './options.js';
 import { type Inherited, preflight } from './sockets/open.js';
 import { type ListenTarget, resolveListenTargets } from './sockets/resolve.js';
@@ -53,7 +54,7 @@ export async function prepareApp(options: Options, log: Logger, cwd: string): Pr
   await preload(options.require, cwd);
   const app = await loadApp(options.app, options.args, cwd, (error) => log.error({ err: error }, REQUEST_FAILED));
   log.info(`Application is ${app.name} (${app.kind})`);
-  const listener = guardListener(app.listener, log) as RequestListener;
+  const listener = withAccessLog(guardListener(app.listener, log) as RequestListener, options.accessLog, log);
   const settings = {
     keepAliveTimeoutMs: options.keepAliveTimeout * 1000,
     headersTimeoutMs: options.headersTimeout * 1000,

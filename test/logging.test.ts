@@ -83,10 +83,11 @@ async function runOnFile(
 
 const FAULTY = join(FIXTURES, 'apps', 'faulty.mjs');
 
-t.test('stdout is the journal (JOURNAL_STREAM is its dev:inode): one line per record, with its priority', async (t) => {
+t.test('stdout is the journal (JOURNAL_STREAM is its dev:inode): one line per record or access line, with its priority', async (t) => {
   const { file, journalStream } = streamFile(t);
   const env = cleanEnv({ JOURNAL_STREAM: journalStream });
-  const { code, text } = await runOnFile(file, ['--host', '127.0.0.1', '--port', '0', FAULTY], env, async (port) => {
+  const args = ['--host', '127.0.0.1', '--port', '0', '--access-log', 'common', FAULTY];
+  const { code, text } = await runOnFile(file, args, env, async (port) => {
     t.equal((await request({ port, path: '/throw' })).status, 500);
     t.equal((await request({ port, path: '/fine' })).status, 200);
     await sleep(100);
@@ -101,6 +102,9 @@ t.test('stdout is the journal (JOURNAL_STREAM is its dev:inode): one line per re
   t.match(failed[0], /^<3>request failed: the app threw method=GET url=\/throw err="Error: sync failure in the app\\n {4}at faulty \(file:\/\/.*faulty\.mjs:\d+:\d+\)\\n/);
   t.equal(lines.filter((line) => /^\s+at /.test(line)).length, 0, 'the stack stays on its record\'s line');
   t.match(lines.at(-1), /^<6>Stopped after \d+ ms of drain$/);
+  const access = lines.filter((line) => line.includes(' HTTP/1.1" '));
+  t.match(access, [/^<6>127\.0\.0\.1 - - \[[^\]]+\] "GET \/throw HTTP\/1\.1" 500 22$/, /^<6>127\.0\.0\.1 - - \[[^\]]+\] "GET \/fine HTTP\/1\.1" 200 5$/]);
+  t.equal(access.length, 2, 'the access lines, at info');
 });
 
 t.test('a JOURNAL_STREAM that is not our stdout (a redirection, an inherited variable): JSON lines as usual', async (t) => {
