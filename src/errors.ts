@@ -175,6 +175,11 @@ export const errors = {
     `cannot write the log to ${path}: ${reason}`,
     'give a writable file, or - for standard output',
   ]),
+  /** Logged, never fatal: the process goes on writing to the file it has open. */
+  logReopen: make('ERR_LOG_REOPEN', ExitCode.config, (path: string, reason: string) => [
+    `cannot reopen the log file ${path}: ${reason}; logging goes on to the file already open`,
+    'make its directory exist and be writable, then send SIGUSR1 again',
+  ]),
   workersNeedListeners: make('ERR_WORKERS_ACCEPT', ExitCode.config, (fd: number) => [
     `--workers needs listening sockets, but fd ${fd} is one accepted connection (Accept=yes)`,
     'drop --workers, or use Accept=no in the socket unit so that one service shares the listening socket',

@@ -12,6 +12,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { ChaussetteError, describeError, errnoOf, ExitCode } from './errors.js';
 import { loadHook, runHook } from './hooks.js';
 import { createLogger, type Logger } from './log.js';
+import { stderrErrorPrefix } from './logs/journal.js';
+import { reopenLogOnSignal } from './logs/reopen.js';
 import { type Options, parseCommandLine } from './options.js';
 import { startServing } from './serve.js';
 import { claimInherited, prepareApp } from './serving.js';
@@ -49,6 +51,7 @@ export async function run(argv: string[]): Promise<void> {
     }
     log = await createLogger(parsed.options.logLevel, parsed.options.logOutput);
     const slot = takeWorkerSlot();
+    reopenLogOnSignal(log, slot === undefined ? 'main' : 'worker');
     if (slot !== undefined) return void (await runWorker(parsed.options, log.child({ worker: slot }), slot));
     if (notifier.report) log[notifier.report.level](notifier.report.message);
     const serveHow = parsed.options.workers > 0 || parsed.options.reload ? servePool : serve;
@@ -72,7 +75,7 @@ async function fail(error: unknown, log: Logger | undefined, notifier: Notifier,
   const known = error instanceof ChaussetteError;
   if (!known) log?.fatal({ err: error }, 'unexpected failure');
   const line = known ? error.oneLine() : `chaussette: ERR_INTERNAL: ${describeError(error)}`;
-  process.stderr.write(`${line}\n`);
+  process.stderr.write(`${stderrErrorPrefix()}${line}\n`);
   const errno = known ? errnoOf(error.code, constants.errno) : undefined;
   notifier.notify({
     STATUS: `Failed to ${phase}: ${known ? `${error.message} (${error.code})` : describeError(error)}`,

@@ -12,6 +12,9 @@ import { ChaussetteError, errors } from './errors.js';
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+export const ACCESS_LOG_FORMATS = ['off', 'common', 'combined', 'json'] as const;
+export type AccessLogFormat = (typeof ACCESS_LOG_FORMATS)[number];
+
 export interface Options {
   /** Module spec of the app (`./app.js`, `pkg:export`); undefined serves the hello app. */
   app: string | undefined;
@@ -38,6 +41,8 @@ export interface Options {
   require: string[];
   logLevel: LogLevel;
   logOutput: string;
+  /** One line per request to the log output, in this format; off by default. */
+  accessLog: AccessLogFormat;
   /** Path the watchdog asks through our own socket before each ping; undefined: ping unconditionally. */
   watchdogProbe: string | undefined;
   /** Worker processes sharing the sockets; 0 serves in this process. */
@@ -255,10 +260,18 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
   {
     key: 'logOutput',
     flags: '--log-output <file>',
-    description: 'log destination: - for standard output, or a file path',
+    description: 'log destination: - for standard output, or a file path (SIGUSR1 reopens it)',
     default: '-',
     defaultText: '-',
     parse: text,
+  },
+  {
+    key: 'accessLog',
+    flags: '--access-log <format>',
+    description: 'a line per request in the log: off, common (Common Log Format), combined (with referer and user agent) or json',
+    default: 'off',
+    defaultText: 'off',
+    parse: oneOf(ACCESS_LOG_FORMATS),
   },
   {
     key: 'watchdogProbe',

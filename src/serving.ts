@@ -11,6 +11,7 @@ import { type Backend, getBackend, probeProtocol } from './backends/index.js';
 import { readTlsFiles, type TlsFiles, tlsFilesFor, type TlsMaterial } from './backends/tls.js';
 import { preload } from './hooks.js';
 import type { Logger } from './log.js';
+import { withAccessLog } from './logs/access.js';
 import type { Options } from './options.js';
 import { type Inherited, preflight } from './sockets/open.js';
 import { type ListenTarget, resolveListenTargets } from './sockets/resolve.js';
@@ -77,7 +78,7 @@ export function prepareServers(
   { tlsFiles, tls } = readCertificates(backend, options),
 ): ServingApp {
   log.info(`Application is ${app.name} (${app.kind})`);
-  const listener = guardListener(app.listener, log) as RequestListener;
+  const listener = withAccessLog(guardListener(app.listener, log) as RequestListener, options.accessLog, log);
   const settings = {
     keepAliveTimeoutMs: options.keepAliveTimeout * 1000,
     headersTimeoutMs: options.headersTimeout * 1000,

@@ -1,11 +1,11 @@
 // Logs: JSON lines for machines, readable lines on a terminal, a file on request.
-import t from 'tap';
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import t, { type Test } from 'tap';
+import { execFile, spawn } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { CLI, request, sleep, startChaussette } from './helpers.js';
+import { CLI, cleanEnv, FIXTURES, type LogLine, request, ROOT, sleep, startChaussette } from './helpers.js';
 
 t.test('--log-output FILE: JSON lines in the file, nothing on stdout', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'chaussette-'));
@@ -42,4 +42,181 @@ t.test('--log-level warn hides the startup lines but not the warnings', async (t
   for (let i = 0; i < 250 && running.lines.length === 0; i++) await sleep(20);
   await sleep(300);
   t.same(running.lines.map((line) => line.level), [40], 'only the LISTEN_PID warning');
+});
+
+/** A fresh file and its `DEV:INODE`, as systemd would put a journal stream's in JOURNAL_STREAM. */
+function streamFile(t: Test): { file: string; journalStream: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'chaussette-journal-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'stream');
+  closeSync(openSync(file, 'w'));
+  const stat = statSync(file, { bigint: true });
+  return { file, journalStream: `${stat.dev}:${stat.ino}` };
+}
+
+/**
+ * Runs the CLI with stdout and stderr on `file` (the very descriptor whose
+ * inode JOURNAL_STREAM names, or not), lets `whileServing` talk to it, then
+ * stops it and returns what it wrote.
+ */
+async function runOnFile(
+  file: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  whileServing: (port: number) => Promise<void> = async () => {},
+): Promise<{ code: number; text: string }> {
+  const fd = openSync(file, 'a');
+  const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env, stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  const exited = new Promise<number>((resolve) => child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1))));
+  let port: number | undefined;
+  for (let i = 0; i < 250 && port === undefined && child.exitCode === null; i++) {
+    await sleep(20);
+    port = Number(/Serving on 127\.0\.0\.1:(\d+)/.exec(readFileSync(file, 'utf8'))?.[1]) || undefined;
+  }
+  if (port !== undefined) {
+    await whileServing(port);
+    child.kill('SIGTERM');
+  }
+  return { code: await exited, text: readFileSync(file, 'utf8') };
+}
+
+const FAULTY = join(FIXTURES, 'apps', 'faulty.mjs');
+
+t.test('stdout is the journal (JOURNAL_STREAM is its dev:inode): one line per record or access line, with its priority', async (t) => {
+  const { file, journalStream } = streamFile(t);
+  const env = cleanEnv({ JOURNAL_STREAM: journalStream });
+  const args = ['--host', '127.0.0.1', '--port', '0', '--access-log', 'common', FAULTY];
+  const { code, text } = await runOnFile(file, args, env, async (port) => {
+    t.equal((await request({ port, path: '/throw' })).status, 500);
+    t.equal((await request({ port, path: '/fine' })).status, 200);
+    await sleep(100);
+  });
+  t.equal(code, 0);
+  const lines = text.trimEnd().split('\n');
+  t.same(lines.filter((line) => !/^<[2-7]>\S/.test(line)), [], 'every line starts with a priority');
+  t.notMatch(text, /"level":/, 'no JSON');
+  t.match(lines, ['<6>Application is ' + FAULTY + ' (a (req, res) listener)', /^<6>Serving on 127\.0\.0\.1:\d+$/, '<6>Using http backend']);
+  const failed = lines.filter((line) => line.startsWith('<3>'));
+  t.equal(failed.length, 1, 'the failed request is the only error');
+  t.match(failed[0], /^<3>request failed: the app threw method=GET url=\/throw err="Error: sync failure in the app\\n {4}at faulty \(file:\/\/.*faulty\.mjs:\d+:\d+\)\\n/);
+  t.equal(lines.filter((line) => /^\s+at /.test(line)).length, 0, 'the stack stays on its record\'s line');
+  t.match(lines.at(-1), /^<6>Stopped after \d+ ms of drain$/);
+  const access = lines.filter((line) => line.includes(' HTTP/1.1" '));
+  t.match(access, [/^<6>127\.0\.0\.1 - - \[[^\]]+\] "GET \/throw HTTP\/1\.1" 500 22$/, /^<6>127\.0\.0\.1 - - \[[^\]]+\] "GET \/fine HTTP\/1\.1" 200 5$/]);
+  t.equal(access.length, 2, 'the access lines, at info');
+});
+
+t.test('a JOURNAL_STREAM that is not our stdout (a redirection, an inherited variable): JSON lines as usual', async (t) => {
+  const other = streamFile(t);
+  for (const notOurs of [() => other.journalStream, (ours: string) => `${ours}0`, () => 'garbage']) {
+    const { file, journalStream } = streamFile(t);
+    const value = notOurs(journalStream);
+    const { code, text } = await runOnFile(file, ['--host', '127.0.0.1', '--port', '0'], cleanEnv({ JOURNAL_STREAM: value }));
+    t.equal(code, 0, value);
+    const records = text.trimEnd().split('\n').map((line) => JSON.parse(line) as { level: number; msg: string });
+    t.match(records[0], { level: 30, msg: /^Application is/ }, `JOURNAL_STREAM=${value}: JSON lines`);
+    t.notMatch(text, /^<\d>/m, 'no priority prefix');
+  }
+});
+
+t.test('a startup failure: its one line gets <3> when stderr is the journal, and nothing otherwise', async (t) => {
+  const { file, journalStream } = streamFile(t);
+  const onJournal = await runOnFile(file, ['--port', 'x'], cleanEnv({ JOURNAL_STREAM: journalStream }));
+  t.equal(onJournal.code, 64);
+  t.equal(onJournal.text, '<3>chaussette: ERR_USAGE_VALUE: --port "x" is not a port number (0-65535) (hint: see chaussette --help)\n');
+  const elsewhere = streamFile(t);
+  const plain = await runOnFile(elsewhere.file, ['--port', 'x'], cleanEnv({ JOURNAL_STREAM: journalStream }));
+  t.equal(plain.code, 64);
+  t.match(plain.text, /^chaussette: ERR_USAGE_VALUE: /);
+});
+
+/** The JSON records of a log file so far; none while it does not exist. */
+function records(file: string): LogLine[] {
+  let text = '';
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return [];
+  }
+  return text.split('\n').filter(Boolean).map((line) => JSON.parse(line) as LogLine);
+}
+
+async function waitForRecords(file: string, done: (found: LogLine[]) => boolean, what: string): Promise<LogLine[]> {
+  for (const deadline = Date.now() + 10_000; Date.now() < deadline; await sleep(20)) {
+    const found = records(file);
+    if (done(found)) return found;
+  }
+  throw new Error(`timed out waiting for ${what} in ${file}: ${JSON.stringify(records(file))}`);
+}
+
+const has = (found: LogLine[], msg: RegExp, count = 1) => found.filter((line) => msg.test(line.msg)).length >= count;
+
+for (const workers of [0, 2]) {
+  t.test(`SIGUSR1 reopens --log-output after logrotate moved it${workers ? ` (--workers ${workers}: the primary tells each worker)` : ''}`, async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'chaussette-rotate-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const file = join(dir, 'app.log');
+    const args = ['--host', '127.0.0.1', '--port', '0', '--log-output', file, '--workers', String(workers), FAULTY];
+    const running = await startChaussette(args, { waitReady: false });
+    t.teardown(() => running.stop('SIGKILL'));
+    const before = await waitForRecords(file, (found) => has(found, /^Using http backend/), 'the startup lines');
+    const port = Number(/:(\d+)$/.exec(before.find((line) => line.msg.startsWith('Serving on'))!.msg)![1]);
+    t.equal((await request({ port, path: '/throw' })).status, 500);
+    await waitForRecords(file, (found) => has(found, /^request failed/), 'the first failure');
+
+    renameSync(file, `${file}.1`);
+    running.child.kill('SIGUSR1');
+    const reopened = await waitForRecords(file, (found) => has(found, /^Reopened the log file/, 1 + workers), 'every process reopening');
+    t.same(
+      reopened.filter((line) => line.msg === `Reopened the log file ${file}`).map((line) => line.worker).sort(),
+      workers ? [1, 2, undefined] : [undefined],
+      'the new file starts with each process saying it reopened',
+    );
+    t.equal((await request({ port, path: '/throw' })).status, 500);
+    t.equal((await request({ port, path: '/throw' })).status, 500);
+    await waitForRecords(file, (found) => has(found, /^request failed/, 2), 'the failures after the reopen');
+    t.equal(await running.stop(), 0);
+
+    const after = records(file);
+    t.match(after.at(-1), { msg: /^Stopped after/ }, 'the last line went to the new file');
+    const moved = records(`${file}.1`);
+    t.equal(moved.filter((line) => /^request failed/.test(line.msg)).length, 1, 'the moved file has what came before, only');
+    t.notOk(has(moved, /^Reopened|^Stopped/), 'and nothing written after the reopen');
+    t.same(running.lines, [], 'nothing on stdout');
+    t.equal(running.stderr(), '');
+  });
+}
+
+t.test('SIGUSR1 when the new file cannot be opened: an error in the file still open, serving goes on, a later SIGUSR1 succeeds', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'chaussette-rotate-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const logs = join(dir, 'logs');
+  const file = join(logs, 'app.log');
+  const running = await startChaussette(['--host', '127.0.0.1', '--port', '0', '--log-output', file, FAULTY], { waitReady: false });
+  t.teardown(() => running.stop('SIGKILL'));
+  const before = await waitForRecords(file, (found) => has(found, /^Using http backend/), 'the startup lines');
+  const port = Number(/:(\d+)$/.exec(before.find((line) => line.msg.startsWith('Serving on'))!.msg)![1]);
+
+  // The directory is gone, and a plain file took its name: neither mkdir nor open can succeed.
+  const kept = join(dir, 'kept.log');
+  renameSync(file, kept);
+  rmSync(logs, { recursive: true });
+  writeFileSync(logs, 'not a directory\n');
+  running.child.kill('SIGUSR1');
+  const failed = await waitForRecords(kept, (found) => has(found, /^ERR_LOG_REOPEN/), 'the reopen failure');
+  t.match(failed.find((line) => /^ERR_LOG_REOPEN/.test(line.msg)), {
+    level: 50,
+    msg: `ERR_LOG_REOPEN: cannot reopen the log file ${file}: EEXIST: file already exists, mkdir '${logs}'; logging goes on to the file already open (hint: make its directory exist and be writable, then send SIGUSR1 again)`,
+  });
+  t.equal((await request({ port, path: '/throw' })).status, 500, 'still serving');
+  await waitForRecords(kept, (found) => has(found, /^request failed/), 'the failure, in the file still open');
+
+  rmSync(logs);
+  running.child.kill('SIGUSR1');
+  await waitForRecords(file, (found) => has(found, /^Reopened the log file/), 'the second reopen');
+  t.equal((await request({ port, path: '/throw' })).status, 500);
+  await waitForRecords(file, (found) => has(found, /^request failed/), 'the failure, in the new file');
+  t.equal(await running.stop(), 0);
+  t.equal(running.stderr(), '', 'no crash, nothing on stderr');
 });

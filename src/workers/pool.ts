@@ -171,6 +171,11 @@ export class WorkerPool {
     };
   }
 
+  /** Sends `message` to every live worker: serving, starting or draining. */
+  tellAll(message: ToWorker): void {
+    for (const worker of [...this.slots, ...this.retiring]) if (worker) this.send(worker, message);
+  }
+
   pids(): number[] {
     return this.slots.flatMap((worker) => (worker ? [worker.pid] : []));
   }

@@ -14,6 +14,7 @@ import { projectRoot, watchTree } from '../dev/watch.js';
 import { loadHook, runHook } from '../hooks.js';
 import { resolveModuleFile, splitSpec } from '../modules.js';
 import type { Logger } from '../log.js';
+import { onLogReopened } from '../logs/reopen.js';
 import type { Options } from '../options.js';
 import { claimInherited } from '../serving.js';
 import { installStopHandlers } from '../signals.js';
@@ -67,6 +68,7 @@ export async function servePool(options: Options, log: Logger, notifier: Notifie
     stuckAfterMs: watchdog.kind === 'on' ? watchdog.intervalMs : undefined,
     stopTimeoutMs: graceMs + WORKER_STOP_SLACK_MS,
   });
+  onLogReopened(() => pool.tellAll({ kind: 'reopen' }));
   listeners.forEach((opened, index) => takeAccepted(opened.server, (connection) => pool.dispatch(index, connection)));
 
   log.info(`Starting ${plural(size, 'worker')}`);

@@ -11,7 +11,9 @@ export type ToWorker =
   | { kind: 'connection'; listener: number }
   | { kind: 'ping' }
   /** Drain and exit; nothing more will be sent. */
-  | { kind: 'stop' };
+  | { kind: 'stop' }
+  /** Open the log file again at its path (the primary got SIGUSR1: logrotate moved it). */
+  | { kind: 'reopen' };
 
 export interface WorkerFailure {
   code: string;
@@ -39,5 +41,5 @@ export function isFromWorker(message: unknown): message is FromWorker {
 
 export function isToWorker(message: unknown): message is ToWorker {
   const kind = (message as { kind?: unknown } | null)?.kind;
-  return kind === 'connection' || kind === 'ping' || kind === 'stop';
+  return kind === 'connection' || kind === 'ping' || kind === 'stop' || kind === 'reopen';
 }

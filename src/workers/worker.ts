@@ -8,6 +8,7 @@
 import type { Server } from 'node:net';
 import { ChaussetteError, describeError, ExitCode } from '../errors.js';
 import type { Logger } from '../log.js';
+import { reopenLog } from '../logs/reopen.js';
 import type { Options } from '../options.js';
 import { prepareApp } from '../serving.js';
 import { drain, openConnections, requestsInFlight } from '../shutdown.js';
@@ -87,6 +88,9 @@ export async function runWorker(options: Options, log: Logger, slot: number): Pr
       }
       case 'stop':
         void stop('asked to stop');
+        break;
+      case 'reopen':
+        reopenLog(log);
         break;
     }
   });

@@ -274,6 +274,35 @@ t.test('Accept=yes: one instance per connection, each answering and exiting', as
   t.match(journal, /Serving on fd 3: one connection from 127\.0\.0\.1:\d+ to 127\.0\.0\.1:8082 \(Accept=yes\)/);
 });
 
+t.test('priorities reach the journal: journalctl -p err shows a failed request and none of the info lines', async (t) => {
+  // One instance served by the process itself, one by workers (they inherit its journal stream).
+  for (const [name, env] of [['faulty', ''], ['faultypool', 'CHAUSSETTE_WORKERS=2\n']] as const) {
+    await machine.writeFile(`/etc/chaussette/${name}.env`, `CHAUSSETTE_APP=${APPS}/faulty.mjs\n${env}`);
+    await sh(`systemctl start chaussette@${name}.socket`);
+    const code = await sh(`curl -sS -o /dev/null -w '%{http_code}' --unix-socket /run/chaussette/${name}.sock http://${name}/throw`);
+    t.equal(code, '500', `${name}: the throwing request was answered 500`);
+    const journal = (priority: string) => sh(`journalctl --no-pager -o cat -p ${priority} -u chaussette@${name}.service`);
+    const errors = await waitFor(`${name}: the error in the journal`, async () => {
+      const text = await journal('err');
+      return text.includes('request failed') ? text : undefined;
+    });
+    t.match(errors, /^request failed: the app threw (worker=\d )?method=GET url=\/throw err="Error: sync failure in the app\\n {4}at faulty /m, `${name}: -p err shows the failure, its stack on its line`);
+    t.notMatch(errors, /Serving on|Using http backend|Application is/, `${name}: -p err shows no info line`);
+    const info = await journal('info');
+    t.match(info, /^Serving on fd 3 \(http\) -> unix:\/run\/chaussette\/\w+\.sock$/m, `${name}: -p info has the info lines`);
+    t.match(info, /^request failed: the app threw/m, `${name}: and the error`);
+    t.notMatch(info, /^<\d>/m, `${name}: journald took every prefix as a priority`);
+    t.notMatch(info, /^\s+at /m, `${name}: no stack line lost its record`);
+    const records = (await sh(`journalctl --no-pager -o json -u chaussette@${name}.service`))
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { MESSAGE: string; PRIORITY: string });
+    const priorityOf = (start: string) => records.find((record) => String(record.MESSAGE).startsWith(start))?.PRIORITY;
+    t.equal(priorityOf('request failed'), '3', `${name}: PRIORITY=3 (err)`);
+    t.equal(priorityOf('Serving on'), '6', `${name}: PRIORITY=6 (info)`);
+  }
+});
+
 t.test('a startup failure says why in systemctl status', async (t) => {
   await machine.writeFile('/etc/chaussette/broken.env', 'CHAUSSETTE_APP=/srv/missing/server.js\n');
   const start = await machine.exec('systemctl start chaussette@broken.service');

@@ -1,0 +1,110 @@
+// --access-log: one line per request, to the log output, in the format
+// chosen. The request listener is wrapped once, where it is built, so a
+// single process, every worker and every backend get it alike; it reads the
+// public request/response API only (node:http's and the http2
+// compatibility layer's are the same there), and records each request when
+// its response ends ('finish') or its connection closes first ('close',
+// logged as aborted). Lines are batched (batch.ts): a write per request
+// would cost more than the rest of the access log.
+
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import pino from 'pino';
+import { type Logger, recordOptions } from '../log.js';
+import type { AccessLogFormat } from '../options.js';
+import { type AccessRecord, combinedLine, commonLine, jsonFields } from './access-format.js';
+import { LineBatch } from './batch.js';
+import { journalLine } from './journal.js';
+import { currentLogOutput } from './output.js';
+
+/** Status logged when the connection closed before any status was sent (nginx's convention). */
+export const CLOSED_BEFORE_STATUS = 499;
+
+export function withAccessLog(listener: RequestListener, format: AccessLogFormat, log: Logger): RequestListener {
+  const output = currentLogOutput();
+  if (format === 'off' || output === undefined) return listener;
+  const batch = new LineBatch((text) => output.write(text));
+  const record = recorder(format, output.kind === 'journal', batch, log);
+  return (req, res) => {
+    const startedAt = Date.now();
+    const started = performance.now();
+    // Read now: once the connection is gone, the socket no longer knows its peer.
+    const remoteAddress = req.socket?.remoteAddress;
+    const body = countBody(res);
+    let done = false;
+    const finished = () => {
+      if (done) return;
+      done = true;
+      const aborted = !res.writableFinished;
+      record({
+        remoteAddress,
+        startedAt,
+        method: req.method ?? '-',
+        url: req.url ?? '-',
+        httpVersion: req.httpVersion,
+        status: res.headersSent ? res.statusCode : CLOSED_BEFORE_STATUS,
+        bytes: req.method === 'HEAD' ? 0 : body.bytes,
+        durationMs: performance.now() - started,
+        referer: header(req, 'referer'),
+        userAgent: header(req, 'user-agent'),
+        aborted,
+      });
+    };
+    res.once('finish', finished);
+    res.once('close', finished);
+    listener(req, res);
+  };
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+/** Turns a finished request into a line in the batch. */
+function recorder(format: Exclude<AccessLogFormat, 'off'>, journal: boolean, batch: LineBatch, log: Logger): (record: AccessRecord) => void {
+  if (format === 'json') {
+    // A pino record like every other, with this process's bindings (worker=N); access lines are
+    // wanted whatever --log-level says, so the level is fixed at info.
+    const stream = { write: (json: string) => batch.push(journal ? journalLine(json) : json) };
+    const { name: _name, ...bindings } = log.bindings(); // name is in recordOptions already
+    const access = pino(recordOptions('info'), stream).child(bindings);
+    return (record) => access.info(jsonFields(record), 'access');
+  }
+  const line = format === 'combined' ? combinedLine : commonLine;
+  const prefix = journal ? '<6>' : '';
+  return (record) => batch.push(`${prefix}${line(record)}\n`);
+}
+
+type Chunk = string | Uint8Array | undefined | null | ((...args: unknown[]) => void);
+
+function byteLength(chunk: Chunk, encoding: unknown): number {
+  if (typeof chunk === 'string') return Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
+  return chunk instanceof Uint8Array ? chunk.byteLength : 0;
+}
+
+/**
+ * Counts the body bytes the app hands to write() and end(): neither
+ * node:http nor the http2 compatibility layer says how many were sent for
+ * one response (a socket's count spans its keep-alive requests and headers).
+ * http2's end() calls write() itself; those bytes are counted once.
+ */
+function countBody(res: ServerResponse): { bytes: number } {
+  const counted = { bytes: 0 };
+  const write = res.write;
+  const end = res.end;
+  let ending = false;
+  res.write = function (this: ServerResponse, ...args: unknown[]) {
+    if (!ending) counted.bytes += byteLength(args[0] as Chunk, args[1]);
+    return (write as (...a: unknown[]) => boolean).apply(this, args);
+  } as ServerResponse['write'];
+  res.end = function (this: ServerResponse, ...args: unknown[]) {
+    counted.bytes += byteLength(args[0] as Chunk, args[1]);
+    ending = true;
+    try {
+      return (end as (...a: unknown[]) => ServerResponse).apply(this, args);
+    } finally {
+      ending = false;
+    }
+  } as ServerResponse['end'];
+  return counted;
+}

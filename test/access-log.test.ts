@@ -1,0 +1,151 @@
+// --access-log: real requests through the real CLI, and the exact lines they
+// leave in the log; off unless asked for; batched, yet never lost on a stop.
+import t from 'tap';
+import { execFileSync } from 'node:child_process';
+import { request as httpRequest } from 'node:http';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FLUSH_AFTER_MS, LineBatch, PIPE_BUF } from '../src/logs/batch.js';
+import { cleanEnv, FIXTURES, type LogLine, request, sleep, startChaussette, waitForLine } from './helpers.js';
+
+const FAULTY = join(FIXTURES, 'apps', 'faulty.mjs');
+const SLOW = join(FIXTURES, 'apps', 'slow.mjs');
+const serve = ['--host', '127.0.0.1', '--port', '0'];
+/** UTC-7 all year (POSIX signs are inverted): the offset in the lines is known. */
+const env = cleanEnv({ TZ: 'Etc/GMT+7' });
+const CLF_TIME = String.raw`\[\d{2}/(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)/\d{4}:\d{2}:\d{2}:\d{2} -0700\]`;
+const clf = (rest: string) => new RegExp(`^127\\.0\\.0\\.1 - - ${CLF_TIME} ${rest}$`);
+const accessLines = (lines: LogLine[]) => lines.filter((line) => line.level === 0).map((line) => line.msg);
+
+t.test('--access-log common: one Common Log Format line per request', async (t) => {
+  const running = await startChaussette([...serve, '--access-log', 'common', FAULTY], { env });
+  t.teardown(() => running.stop('SIGKILL'));
+  const port = running.port();
+  t.equal((await request({ port, path: '/fine?q=%22a%20b%22' })).status, 200);
+  t.equal((await request({ port, path: '/throw' })).status, 500);
+  t.equal((await request({ port, path: '/fine', method: 'HEAD' })).status, 200);
+  t.equal((await request({ port, path: '/fine', method: 'POST', body: 'x'.repeat(1000) })).status, 200);
+  await waitForLine(running, (line) => line.msg.includes('"POST'));
+  t.match(accessLines(running.lines), [
+    clf(String.raw`"GET /fine\?q=%22a%20b%22 HTTP/1\.1" 200 5`),
+    clf(String.raw`"GET /throw HTTP/1\.1" 500 22`),
+    clf(String.raw`"HEAD /fine HTTP/1\.1" 200 -`),
+    clf(String.raw`"POST /fine HTTP/1\.1" 200 5`),
+  ]);
+  t.equal(accessLines(running.lines).length, 4, 'one line each');
+  t.equal(await running.stop(), 0);
+});
+
+t.test('--access-log combined: referer and user agent, quotes escaped', async (t) => {
+  const running = await startChaussette([...serve, '--access-log', 'combined', FAULTY], { env });
+  t.teardown(() => running.stop('SIGKILL'));
+  await request({ port: running.port(), path: '/fine', headers: { referer: 'http://example.test/', 'user-agent': 'agent "007"' } });
+  await request({ port: running.port(), path: '/fine' });
+  await waitForLine(running, (line) => line.msg.endsWith('"-" "-"'));
+  t.match(accessLines(running.lines), [
+    clf(String.raw`"GET /fine HTTP/1\.1" 200 5 "http://example\.test/" "agent \\"007\\""`),
+    clf(String.raw`"GET /fine HTTP/1\.1" 200 5 "-" "-"`),
+  ]);
+});
+
+t.test('--access-log json: a pino record with the request, whatever --log-level says', async (t) => {
+  const running = await startChaussette([...serve, '--access-log', 'json', '--log-level', 'warn', FAULTY], { env, waitReady: false });
+  t.teardown(() => running.stop('SIGKILL'));
+  await sleep(50);
+  // --log-level warn hides "Serving on": ask ss(8) which port the process listens on.
+  let port = 0;
+  for (let i = 0; i < 200 && !port; i++, await sleep(25)) {
+    const ss = execFileSync('ss', ['-ltnpH'], { encoding: 'utf8' });
+    port = Number(new RegExp(`127\\.0\\.0\\.1:(\\d+) .*pid=${running.child.pid},`).exec(ss)?.[1] ?? 0);
+  }
+  t.equal((await request({ port, path: '/fine?x=1', headers: { 'user-agent': 'test-agent' } })).status, 200);
+  t.equal((await request({ port, path: '/throw' })).status, 500);
+  const access = await waitForLine(running, (line) => line.msg === 'access' && line.url === '/throw');
+  const records = running.lines.filter((line) => line.msg === 'access');
+  t.equal(records.length, 2);
+  t.match(records[0], {
+    level: 30,
+    pid: running.child.pid,
+    name: 'chaussette',
+    msg: 'access',
+    method: 'GET',
+    url: '/fine?x=1',
+    status: 200,
+    bytes: 5,
+    durationMs: Number,
+    remoteAddress: '127.0.0.1',
+    httpVersion: '1.1',
+    userAgent: 'test-agent',
+    aborted: false,
+  });
+  t.ok((records[0]!.durationMs as number) >= 0 && (records[0]!.durationMs as number) < 5000, 'a plausible duration');
+  t.match(access, { status: 500, bytes: 22, url: '/throw' });
+  t.same(running.lines.filter((line) => line.level === 30 && line.msg !== 'access'), [], 'the info lines stay hidden');
+});
+
+t.test('off by default: no access line', async (t) => {
+  const running = await startChaussette([...serve, FAULTY], { env });
+  t.teardown(() => running.stop('SIGKILL'));
+  for (const path of ['/fine', '/throw', '/fine']) await request({ port: running.port(), path });
+  await sleep(FLUSH_AFTER_MS * 3);
+  t.equal(await running.stop(), 0);
+  t.same(running.lines.filter((line) => line.level === 0 || line.msg === 'access'), [], 'only log records');
+  t.ok(running.lines.some((line) => line.msg.startsWith('request failed')), 'the log itself is there');
+});
+
+t.test('a request answered during the SIGTERM drain is logged before the exit; one cut by the client is logged as such', async (t) => {
+  const running = await startChaussette([...serve, '--access-log', 'json', SLOW], { env });
+  t.teardown(() => running.stop('SIGKILL'));
+  const port = running.port();
+  // Cut by the client after 100 ms: nothing was sent yet.
+  await new Promise<void>((resolve) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path: '/?ms=2000', agent: false });
+    req.on('error', () => resolve());
+    req.end();
+    setTimeout(() => req.destroy(), 100);
+  });
+  const cut = await waitForLine(running, (line) => line.msg === 'access');
+  t.match(cut, { url: '/?ms=2000', status: 499, bytes: 0, aborted: true });
+  const answer = request({ port, path: '/?ms=700' });
+  await sleep(200);
+  running.child.kill('SIGTERM');
+  t.equal((await answer).status, 200, 'answered during the drain');
+  t.equal(await running.exited, 0);
+  t.match(running.lines.filter((line) => line.msg === 'access').at(-1), { url: '/?ms=700', status: 200, bytes: 18, aborted: false });
+  const order = running.lines.map((line) => line.msg);
+  const signalAt = order.findIndex((msg) => msg.startsWith('Received SIGTERM'));
+  t.ok(signalAt > 0 && order.indexOf('access', signalAt) > signalAt, 'the line came after the signal');
+});
+
+t.test('--workers 2 --log-output FILE: each worker logs its own requests, none lost at the stop', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'chaussette-access-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'app.log');
+  const running = await startChaussette([...serve, '--workers', '2', '--access-log', 'common', '--log-output', file, FAULTY], { env, waitReady: false });
+  t.teardown(() => running.stop('SIGKILL'));
+  let port = 0;
+  for (let i = 0; i < 500 && !port; i++, await sleep(20)) {
+    const text = (() => { try { return readFileSync(file, 'utf8'); } catch { return ''; } })();
+    if (/Using http backend/.test(text)) port = Number(/Serving on 127\.0\.0\.1:(\d+)/.exec(text)![1]);
+  }
+  const sent = 40;
+  const pids = new Set<string>();
+  await Promise.all(Array.from({ length: sent }, async () => pids.add((await request({ port, path: '/fine' })).body)));
+  t.equal(await running.stop(), 0);
+  const lines = readFileSync(file, 'utf8').split('\n').filter((line) => line !== '' && !line.startsWith('{'));
+  t.equal(lines.length, sent, 'a line per request, flushed by each worker as it stopped');
+  t.same(lines.filter((line) => !clf(String.raw`"GET /fine HTTP/1\.1" 200 5`).test(line)), [], 'each whole, none interleaved');
+});
+
+t.test('LineBatch: one write per PIPE_BUF or per pause', async (t) => {
+  const writes: string[] = [];
+  const batch = new LineBatch((text) => writes.push(text));
+  const line = `${'x'.repeat(99)}\n`;
+  for (let i = 0; i < 100; i++) batch.push(line);
+  t.same(writes.map((text) => text.length), [4000, 4000], 'two full batches went out at once, none above PIPE_BUF');
+  t.ok(writes.every((text) => text.length <= PIPE_BUF));
+  await sleep(FLUSH_AFTER_MS + 50);
+  t.same(writes.map((text) => text.length), [4000, 4000, 2000], 'the rest after a pause');
+  t.ok(process.listeners('exit').length > 0, 'what is left at exit is written then (see the drain test)');
+});
