@@ -34,6 +34,8 @@ export interface ServeOptions {
   requestTimeout?: number;
   maxHeaderSize?: number;
   watchdogProbe?: string;
+  /** One line per request: 'common', 'combined' or 'json'; written where chaussette's own logger writes, so not with `logger`. */
+  accessLog?: 'off' | 'common' | 'combined' | 'json';
   /** Arguments for an app that is a factory. */
   args?: string[];
   /** A pino logger (or one with the same methods); default: JSON lines on stdout at logLevel. */
@@ -88,6 +90,9 @@ export function toOptions(input: ServeOptions): Options {
  */
 export async function serve(app: unknown, input: ServeOptions = {}): Promise<Serving> {
   const options = toOptions(input);
+  if (input.logger && options.accessLog !== 'off') {
+    throw new TypeError('serve(): accessLog writes where chaussette\'s own logger writes; with your own logger, log requests in the app');
+  }
   const env = input.env ?? process.env;
   const log = input.logger ?? (await createLogger(input.logLevel ?? 'info', '-'));
   const notifier = await createSystemdNotifier(env, (message) => log.warn(message));
