@@ -418,16 +418,19 @@ export function parseCommandLine(
   for (const spec of OPTION_TABLE) {
     const cliValue = fromCommandLine(spec);
     const envValue = cliValue === undefined ? fromEnvironment(spec) : undefined;
+    // Every value of the file is checked, even one a higher layer overrides:
+    // a bad file fails today, not the day someone drops an override.
     const entries = file?.entries.get(configKey(spec.flags));
+    if (entries) fromFile.set(spec.key, entries[0]!.line);
+    const fileValue = file && entries ? parseEntries(spec, entries, file.path) : undefined;
     if (cliValue !== undefined) {
       values[spec.key] = cliValue;
       fromCli.add(spec.key);
     } else if (envValue !== undefined) {
       values[spec.key] = envValue;
       fromEnv.add(spec.key);
-    } else if (file && entries) {
-      values[spec.key] = parseEntries(spec, entries, file.path);
-      fromFile.set(spec.key, entries[0]!.line);
+    } else if (entries) {
+      values[spec.key] = fileValue;
     } else {
       values[spec.key] = spec.default;
     }
@@ -503,6 +506,8 @@ function socketChoice(
   fromEnv: Set<keyof Options>,
   fromFile: { path: string; lines: Map<keyof Options, number> } | undefined,
 ): Options['socketChoice'] {
+  // One file naming both is a contradiction in the file, whatever overrides it.
+  const fileChoice = fromFile && chooseInFile(fromFile.path, fromFile.lines);
   for (const [layer, name] of [
     [fromCli, 'on the command line'],
     [fromEnv, 'in CHAUSSETTE_* variables'],
@@ -511,22 +516,20 @@ function socketChoice(
     if (choice === 'both') throw errors.fdAndAddress(name);
     if (choice) return choice;
   }
-  if (fromFile) {
-    const { path, lines } = fromFile;
-    const addressLine = [...ADDRESS_KEYS].map((key) => lines.get(key)).find((line) => line !== undefined);
-    const choice = choose(lines.has('fds'), addressLine !== undefined);
-    if (choice === 'both') {
-      const fdLine = lines.get('fds')!;
-      throw errors.configLine(
-        path,
-        Math.max(fdLine, addressLine!),
-        `fd (line ${fdLine}) and host/port (line ${addressLine}) are both set; a socket comes from one or the other`,
-        'keep fd to serve inherited sockets, or host/port to bind one',
-      );
-    }
-    if (choice) return choice;
-  }
-  return 'none';
+  return fileChoice ?? 'none';
+}
+
+function chooseInFile(path: string, lines: Map<keyof Options, number>): 'fd' | 'address' | undefined {
+  const addressLine = [...ADDRESS_KEYS].map((key) => lines.get(key)).find((line) => line !== undefined);
+  const choice = choose(lines.has('fds'), addressLine !== undefined);
+  if (choice !== 'both') return choice;
+  const fdLine = lines.get('fds')!;
+  throw errors.configLine(
+    path,
+    Math.max(fdLine, addressLine!),
+    `fd (line ${fdLine}) and host/port (line ${addressLine}) are both set; a socket comes from one or the other`,
+    'keep fd to serve inherited sockets, or host/port to bind one',
+  );
 }
 
 function choose(fd: boolean, address: boolean): 'fd' | 'address' | 'both' | undefined {
