@@ -57,6 +57,20 @@ export const errors = {
     'see chaussette --help',
   ]),
 
+  configNotFound: make('ERR_CONFIG_NOT_FOUND', ExitCode.config, (path: string) => [
+    `configuration file ${path} does not exist`,
+    `create it, or name it -${path} to start without it when it is missing`,
+  ]),
+  configUnreadable: make('ERR_CONFIG_READ', ExitCode.config, (path: string, reason: string) => [
+    `cannot read configuration file ${path}: ${reason}`,
+    'the user chaussette runs as must be able to read it',
+  ]),
+  /** Anything wrong inside the file: where, and which key. */
+  configLine: make('ERR_CONFIG', ExitCode.config, (file: string, line: number, message: string, hint?: string) => [
+    `${file} line ${line}: ${message}`,
+    hint,
+  ]),
+
   listenFdsNotNumber: make('ERR_LISTEN_FDS', ExitCode.config, (value: string) => [
     `LISTEN_FDS=${JSON.stringify(value)} is not a number of file descriptors`,
     'the service manager sets LISTEN_FDS; unset it if you set it by hand',
@@ -211,6 +225,7 @@ const ERRNO_NAMES: Readonly<Record<string, string>> = {
   ERR_APP_NOT_FOUND: 'ENOENT',
   ERR_MODULE_NOT_FOUND: 'ENOENT',
   ERR_LOG_OUTPUT: 'EIO',
+  ERR_CONFIG_NOT_FOUND: 'ENOENT',
 };
 
 export function errnoOf(code: string, table: Readonly<Record<string, number>>): number | undefined {

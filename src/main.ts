@@ -9,6 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
+import { readConfigFile } from './config/read.js';
 import { ChaussetteError, describeError, errnoOf, ExitCode } from './errors.js';
 import { loadHook, runHook } from './hooks.js';
 import { createLogger, type Logger } from './log.js';
@@ -38,13 +39,13 @@ const LAST_NOTICE_WAIT_MS = 2000;
 /** Runs chaussette; resolves once serving, and exits the process when done. */
 export async function run(argv: string[]): Promise<void> {
   let log: Logger | undefined;
-  // First, so that even a bad option in an EnvironmentFile= reaches `systemctl status`.
+  // First, so that even a bad option in an EnvironmentFile= or --config file reaches `systemctl status`.
   const notifier = await createNotifier(process.env, (message) =>
     log ? log.warn(message) : process.stderr.write(`chaussette: ${message}\n`),
   );
   let phase: 'start' | 'stop' = 'start';
   try {
-    const parsed = parseCommandLine(argv, process.env, version());
+    const parsed = parseCommandLine(argv, process.env, version(), readConfigFile);
     if (parsed.kind === 'exit') {
       process.stdout.write(parsed.output);
       process.exit(ExitCode.ok);

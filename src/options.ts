@@ -1,12 +1,16 @@
 // The command line and its environment twin, turned into one Options object.
 //
 // Every option is declared once in OPTION_TABLE: its flag, its CHAUSSETTE_*
-// variable, its default and its parser. Help text, environment handling and
-// the documentation checks all read the same table. Parsing is pure: argv and
-// an environment in, Options out (or a ChaussetteError with exit code 64).
+// variable, its key in a --config file, its default and its parser. Help
+// text, environment and file handling and the documentation checks all read
+// the same table. Parsing is pure: argv, an environment and a way to read the
+// configuration file in, Options out (or a ChaussetteError: exit 64 for the
+// command line and the environment, 78 for the file).
 
 import { availableParallelism } from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
+import { type ConfigEntry, type ConfigKey, parseConfig, type RelativeTo, resolveFromConfig } from './config/parse.js';
+import type { ConfigReader } from './config/read.js';
 import { ChaussetteError, errors } from './errors.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -20,6 +24,8 @@ export interface Options {
   app: string | undefined;
   /** Extra positional arguments, handed to an app factory. */
   args: string[];
+  /** The configuration file as named (`-` first: optional); undefined: none. */
+  config: string | undefined;
   host: string;
   port: number;
   /** `--fd` values as given: numbers or systemd names. */
@@ -68,6 +74,8 @@ interface OptionSpec {
   repeatable?: boolean;
   /** A flag without a value (`--reload`); its variable takes 1/0, true/false, yes/no. */
   boolean?: boolean;
+  /** A path that, written relatively in a --config file, is relative to the file's directory. */
+  relativeTo?: RelativeTo;
 }
 
 const integer =
@@ -119,6 +127,17 @@ const list: Parse = (value) =>
 
 export const OPTION_TABLE: readonly OptionSpec[] = [
   {
+    key: 'config',
+    flags: '--config <file>',
+    description:
+      'read the app and options from a file of key = value lines; -file: only if it exists. The command line and CHAUSSETTE_* win over it',
+    default: undefined,
+    parse: (value, flag) => {
+      if (value.replace(/^-/, '') === '') throw errors.badOptionValue(flag, value, 'a file path, or -path for an optional file');
+      return value;
+    },
+  },
+  {
     key: 'host',
     flags: '--host <host>',
     description: 'address to bind, or unix:/path for a unix socket',
@@ -165,6 +184,7 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
     description: 'TLS certificate chain, PEM (https, http2); re-read on SIGHUP',
     default: undefined,
     parse: text,
+    relativeTo: 'file',
   },
   {
     key: 'keyfile',
@@ -172,6 +192,7 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
     description: 'TLS private key, PEM; re-read on SIGHUP',
     default: undefined,
     parse: text,
+    relativeTo: 'file',
   },
   {
     key: 'caCerts',
@@ -179,6 +200,7 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
     description: 'CA certificates, PEM: clients must present a certificate they signed (mutual TLS)',
     default: undefined,
     parse: text,
+    relativeTo: 'file',
   },
   {
     key: 'keyfilePassword',
@@ -233,6 +255,7 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
     description: 'function called with the options before serving',
     default: undefined,
     parse: text,
+    relativeTo: 'module',
   },
   {
     key: 'postHook',
@@ -240,6 +263,7 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
     description: 'function called with the options after stopping',
     default: undefined,
     parse: text,
+    relativeTo: 'module',
   },
   {
     key: 'require',
@@ -248,6 +272,7 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
     default: [],
     parse: list,
     repeatable: true,
+    relativeTo: 'module',
   },
   {
     key: 'logLevel',
@@ -264,6 +289,7 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
     default: '-',
     defaultText: '-',
     parse: text,
+    relativeTo: 'file',
   },
   {
     key: 'accessLog',
@@ -311,6 +337,11 @@ export function envName(flags: string): string {
   return `CHAUSSETTE_${flagName(flags).replace(/^--/, '').replace(/-/g, '_').toUpperCase()}`;
 }
 
+/** `--graceful-timeout <seconds>` -> `graceful-timeout`, its key in a --config file. */
+export function configKey(flags: string): string {
+  return flagName(flags).replace(/^--/, '');
+}
+
 /** `--graceful-timeout <seconds>` -> `gracefulTimeout`, the key commander stores it under. */
 function commanderKey(flags: string): string {
   return flagName(flags)
@@ -321,6 +352,31 @@ function commanderKey(flags: string): string {
 /** The positional app and its args can come from the environment too (systemd EnvironmentFile=). */
 export const APP_ENV = 'CHAUSSETTE_APP';
 export const ARGS_ENV = 'CHAUSSETTE_ARGS';
+/** ...and from the configuration file. */
+export const APP_KEY = 'app';
+export const ARGS_KEY = 'args';
+
+/**
+ * The keys a configuration file may hold: every option of the table, so that
+ * a new option works in the file the day it is added, and the app with its
+ * args. `config` is known only to be refused with its own message.
+ */
+export const CONFIG_KEYS: ReadonlyMap<string, ConfigKey> = new Map([
+  ...OPTION_TABLE.map((spec): [string, ConfigKey] => [configKey(spec.flags), { repeatable: spec.repeatable === true }]),
+  [APP_KEY, { repeatable: false }],
+  [ARGS_KEY, { repeatable: false }],
+]);
+
+/** The default reader knows no file: tests and callers that never read one stay pure. */
+const NO_FILES: ConfigReader = (path, optional) => {
+  if (optional) return undefined;
+  throw errors.configNotFound(path);
+};
+
+interface LoadedConfig {
+  path: string;
+  entries: Map<string, ConfigEntry[]>;
+}
 
 export type ParseResult = { kind: 'run'; options: Options } | { kind: 'exit'; output: string };
 
@@ -361,10 +417,17 @@ export function helpText(version: string): string {
 }
 
 /**
- * argv (without node and script) and an environment in; Options out.
- * Precedence: command line, then CHAUSSETTE_* variables, then defaults.
+ * argv (without node and script), an environment and a reader for the
+ * configuration file in; Options out. Precedence, option by option: command
+ * line, then CHAUSSETTE_* variables, then the file (--config or
+ * CHAUSSETTE_CONFIG), then defaults.
  */
-export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv, version: string): ParseResult {
+export function parseCommandLine(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+  version: string,
+  readConfig: ConfigReader = NO_FILES,
+): ParseResult {
   const program = buildCommand(version);
   let output = '';
   let commanderError = '';
@@ -384,30 +447,52 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
   }
 
   const cli = program.opts<Record<string, string[] | true | undefined>>();
+  const fromCommandLine = (spec: OptionSpec): unknown => {
+    const raw = cli[commanderKey(spec.flags)];
+    return raw === true || raw === undefined ? raw : parseValues(spec, raw, flagName(spec.flags));
+  };
+  const fromEnvironment = (spec: OptionSpec): unknown => {
+    const value = env[envName(spec.flags)];
+    return value === undefined || value === '' ? undefined : parseValues(spec, [value], envName(spec.flags));
+  };
+
+  // The file is the third layer; which file is itself decided by the first two.
+  const configSpec = OPTION_TABLE.find((spec) => spec.key === 'config')!;
+  const config = (fromCommandLine(configSpec) ?? fromEnvironment(configSpec)) as string | undefined;
+  const file = config === undefined ? undefined : loadConfig(config, readConfig);
+
   const values: Record<string, unknown> = {};
   const fromCli = new Set<keyof Options>();
   const fromEnv = new Set<keyof Options>();
+  const fromFile = new Map<keyof Options, number>();
   for (const spec of OPTION_TABLE) {
-    const flag = flagName(spec.flags);
-    const raw = cli[commanderKey(spec.flags)];
-    const envValue = env[envName(spec.flags)];
-    if (raw === true) {
-      values[spec.key] = true;
+    const cliValue = fromCommandLine(spec);
+    const envValue = cliValue === undefined ? fromEnvironment(spec) : undefined;
+    // Every value of the file is checked, even one a higher layer overrides:
+    // a bad file fails today, not the day someone drops an override.
+    const entries = file?.entries.get(configKey(spec.flags));
+    if (entries) fromFile.set(spec.key, entries[0]!.line);
+    const fileValue = file && entries ? parseEntries(spec, entries, file.path) : undefined;
+    if (cliValue !== undefined) {
+      values[spec.key] = cliValue;
       fromCli.add(spec.key);
-    } else if (raw !== undefined) {
-      values[spec.key] = parseValues(spec, raw, flag);
-      fromCli.add(spec.key);
-    } else if (envValue !== undefined && envValue !== '') {
-      values[spec.key] = parseValues(spec, [envValue], envName(spec.flags));
+    } else if (envValue !== undefined) {
+      values[spec.key] = envValue;
       fromEnv.add(spec.key);
+    } else if (entries) {
+      values[spec.key] = fileValue;
     } else {
       values[spec.key] = spec.default;
     }
   }
 
   const [appArg, extra] = program.processedArgs as [string | undefined, string[]];
-  const app = appArg ?? (env[APP_ENV] || undefined);
-  const args = appArg !== undefined ? extra : (env[ARGS_ENV] ?? '').split(/\s+/).filter(Boolean);
+  const appEntry = file?.entries.get(APP_KEY)?.[0];
+  const argsEntry = file?.entries.get(ARGS_KEY)?.[0];
+  const app = appArg ?? (env[APP_ENV] || (file && appEntry ? resolveFromConfig(appEntry.value, 'module', file.path) : undefined));
+  const words = (text: string | undefined) => (text ?? '').split(/\s+/).filter(Boolean);
+  // Arguments typed after the app belong to it; otherwise they are a setting like any other.
+  const args = appArg !== undefined ? extra : env[ARGS_ENV] ? words(env[ARGS_ENV]) : words(argsEntry?.value);
 
   return {
     kind: 'run',
@@ -415,7 +500,7 @@ export function parseCommandLine(argv: readonly string[], env: NodeJS.ProcessEnv
       ...(values as Omit<Options, 'app' | 'args' | 'socketChoice'>),
       app,
       args,
-      socketChoice: socketChoice(fromCli, fromEnv),
+      socketChoice: socketChoice(fromCli, fromEnv, file && { path: file.path, lines: fromFile }),
     } as Options,
   };
 }
@@ -425,23 +510,81 @@ function parseValues(spec: OptionSpec, raw: string[], flag: string): unknown {
   return spec.parse(raw[raw.length - 1]!, flag);
 }
 
+/** `-/etc/chaussette/app.conf` is optional: a missing file is no layer at all. */
+function loadConfig(named: string, readConfig: ConfigReader): LoadedConfig | undefined {
+  const optional = named.startsWith('-');
+  const path = optional ? named.slice(1) : named;
+  const text = readConfig(path, optional);
+  if (text === undefined) return undefined;
+  const entries = parseConfig(text, path, CONFIG_KEYS);
+  const nested = entries.get(configKey(OPTION_TABLE.find((spec) => spec.key === 'config')!.flags));
+  if (nested) {
+    throw errors.configLine(path, nested[0]!.line, 'config cannot be set inside a configuration file', 'give the one file with --config or CHAUSSETTE_CONFIG');
+  }
+  return { path, entries };
+}
+
+/**
+ * A file's values go through the option's own parser, as command-line and
+ * environment values do; a bad one is reported at its line, by its key.
+ */
+function parseEntries(spec: OptionSpec, entries: ConfigEntry[], path: string): unknown {
+  const parseOne = (entry: ConfigEntry): unknown => {
+    let value: unknown;
+    try {
+      value = spec.parse(entry.value, entry.key);
+    } catch (error) {
+      if (error instanceof ChaussetteError) throw errors.configLine(path, entry.line, error.message, error.hint);
+      throw error;
+    }
+    if (!spec.relativeTo) return value;
+    const relativeTo = spec.relativeTo;
+    const resolve = (item: string) => resolveFromConfig(item, relativeTo, path);
+    return Array.isArray(value) ? (value as string[]).map(resolve) : resolve(value as string);
+  };
+  return spec.repeatable ? entries.flatMap((entry) => parseOne(entry) as string[]) : parseOne(entries[0]!);
+}
+
 /**
  * The socket is one setting with two forms. The highest layer that names
- * either form decides; naming both in one layer is a usage error. So an
- * EnvironmentFile= with CHAUSSETTE_PORT can still be overridden by --fd.
+ * either form decides; naming both in one layer is an error. So an
+ * EnvironmentFile= with CHAUSSETTE_PORT can still be overridden by --fd, and
+ * CHAUSSETTE_FD overrides port = in the configuration file.
  */
-function socketChoice(fromCli: Set<keyof Options>, fromEnv: Set<keyof Options>): Options['socketChoice'] {
+function socketChoice(
+  fromCli: Set<keyof Options>,
+  fromEnv: Set<keyof Options>,
+  fromFile: { path: string; lines: Map<keyof Options, number> } | undefined,
+): Options['socketChoice'] {
+  // One file naming both is a contradiction in the file, whatever overrides it.
+  const fileChoice = fromFile && chooseInFile(fromFile.path, fromFile.lines);
   for (const [layer, name] of [
     [fromCli, 'on the command line'],
     [fromEnv, 'in CHAUSSETTE_* variables'],
   ] as const) {
-    const fd = layer.has('fds');
-    const address = [...ADDRESS_KEYS].some((key) => layer.has(key));
-    if (fd && address) throw errors.fdAndAddress(name);
-    if (fd) return 'fd';
-    if (address) return 'address';
+    const choice = choose(layer.has('fds'), [...ADDRESS_KEYS].some((key) => layer.has(key)));
+    if (choice === 'both') throw errors.fdAndAddress(name);
+    if (choice) return choice;
   }
-  return 'none';
+  return fileChoice ?? 'none';
+}
+
+function chooseInFile(path: string, lines: Map<keyof Options, number>): 'fd' | 'address' | undefined {
+  const addressLine = [...ADDRESS_KEYS].map((key) => lines.get(key)).find((line) => line !== undefined);
+  const choice = choose(lines.has('fds'), addressLine !== undefined);
+  if (choice !== 'both') return choice;
+  const fdLine = lines.get('fds')!;
+  throw errors.configLine(
+    path,
+    Math.max(fdLine, addressLine!),
+    `fd (line ${fdLine}) and host/port (line ${addressLine}) are both set; a socket comes from one or the other`,
+    'keep fd to serve inherited sockets, or host/port to bind one',
+  );
+}
+
+function choose(fd: boolean, address: boolean): 'fd' | 'address' | 'both' | undefined {
+  if (fd && address) return 'both';
+  return fd ? 'fd' : address ? 'address' : undefined;
 }
 
 export { ChaussetteError };

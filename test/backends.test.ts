@@ -3,7 +3,7 @@
 // shape is served on every backend.
 import t, { type Test } from 'tap';
 import { execFile } from 'node:child_process';
-import { copyFileSync } from 'node:fs';
+import { copyFileSync, writeFileSync } from 'node:fs';
 import { connect as connectHttp2, type ClientHttp2Session } from 'node:http2';
 import { request as httpsRequest, Agent as HttpsAgent } from 'node:https';
 import type { TLSSocket } from 'node:tls';
@@ -314,3 +314,13 @@ async function waitFor(check: () => boolean, timeoutMs = 5000): Promise<void> {
 }
 
 
+
+t.test('--config: TLS settings in a file, certificate paths relative to the file', async (t) => {
+  const config = join(certs.dir, 'tls.conf');
+  writeFileSync(config, '# an https instance\nbackend = https\ncertfile = server.pem\nkeyfile = "server.key"\n');
+  const running = await serve(t, ['--config', config]);
+  const answer = await httpsGet(running.port());
+  t.equal(answer.status, 200);
+  t.equal(answer.body, 'Hello from chaussette\n');
+  t.ok(running.lines.some((line) => line.msg === 'Using https backend'));
+});

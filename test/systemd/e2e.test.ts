@@ -316,6 +316,30 @@ t.test('a startup failure says why in systemctl status', async (t) => {
   t.equal(Number((await show('chaussette@broken.service', 'NRestarts')).NRestarts), 0, 'no restart loop for a configuration error');
 });
 
+t.test('an instance configured by /etc/chaussette/NAME.conf alone; a bad one fails with its line', async (t) => {
+  await machine.writeFile(
+    '/etc/chaussette/conf.conf',
+    `# read by chaussette itself, as the DynamicUser\n[chaussette]\napp = ${APPS}/factory-args.mjs:create\nargs = "from the file"\nrequire = ${APPS}/preload.cjs\n`,
+  );
+  await sh('systemctl start chaussette@conf.socket');
+  const body = await sh('curl -sS --unix-socket /run/chaussette/conf.sock http://conf/');
+  t.same(JSON.parse(body), { args: ['from', 'the', 'file'], preloaded: 'yes' }, 'the app, its args and the preload named in the file');
+  t.equal((await show('chaussette@conf.service', 'ActiveState')).ActiveState, 'active');
+
+  // The .env file, read by systemd, still wins over the .conf file.
+  await machine.writeFile('/etc/chaussette/conf.env', 'CHAUSSETTE_ARGS=from-env\n');
+  await sh('systemctl restart chaussette@conf.service');
+  t.same(JSON.parse(await sh('curl -sS --unix-socket /run/chaussette/conf.sock http://conf/')).args, ['from-env']);
+
+  await machine.writeFile('/etc/chaussette/badconf.conf', `app = ${APPS}/pid.mjs\nprot = 8080\n`);
+  const start = await machine.exec('systemctl start chaussette@badconf.service');
+  t.not(start.code, 0, 'the start fails');
+  const state = await show('chaussette@badconf.service', 'ExecMainStatus', 'NRestarts');
+  t.same(state, { ExecMainStatus: '78', NRestarts: '0' }, 'EX_CONFIG, and no restart loop');
+  const journal = await sh('journalctl --no-pager -o cat -u chaussette@badconf.service');
+  t.match(journal, /chaussette: ERR_CONFIG: \/etc\/chaussette\/badconf\.conf line 2: unknown key "prot" \(hint: did you mean "port"\?/);
+});
+
 t.test('readiness through both transports: the addon, and systemd-notify when the addon is missing', async (t) => {
   await machine.writeFile('/etc/chaussette/viaaddon.env', `CHAUSSETTE_APP=${APPS}/pid.mjs\n`);
   await sh('systemctl start chaussette@viaaddon.service');
