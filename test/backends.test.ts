@@ -324,3 +324,17 @@ t.test('--config: TLS settings in a file, certificate paths relative to the file
   t.equal(answer.body, 'Hello from chaussette\n');
   t.ok(running.lines.some((line) => line.msg === 'Using https backend'));
 });
+
+t.test('http2: a session idle for --keep-alive-timeout is closed (GOAWAY), one in use is not', async (t) => {
+  const running = await serve(t, ['--backend', 'http2', '--keep-alive-timeout', '1', join(FIXTURES, 'apps', 'slow.mjs')]);
+  const idle = await h2Connect(`http://127.0.0.1:${running.port()}`);
+  const busy = await h2Connect(`http://127.0.0.1:${running.port()}`);
+  t.teardown(() => [idle, busy].forEach((session) => session.destroy()));
+  const idleClosed = new Promise<number>((resolve) => idle.once('close', () => resolve(Date.now())));
+  const started = Date.now();
+  const long = h2Request(busy, '/?ms=3500');
+  const closedAt = await idleClosed;
+  t.ok(closedAt - started >= 900 && closedAt - started < 3500, `the idle session closed after ${closedAt - started} ms`);
+  t.equal((await long).body, 'done after 3500 ms\n', 'the stream longer than the timeout completed');
+  t.notOk(busy.closed, 'the busy session was not closed under it');
+});
