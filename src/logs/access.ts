@@ -24,17 +24,17 @@ export function withAccessLog(listener: RequestListener, format: AccessLogFormat
   if (format === 'off' || output === undefined) return listener;
   const batch = new LineBatch((text) => output.write(text));
   const record = recorder(format, output.kind === 'journal', batch, log);
+  // Only json and combined print these: reading req.headers makes node:http build the object.
+  const wantsHeaders = format !== 'common';
+  const wantsDuration = format === 'json';
   return (req, res) => {
     const startedAt = Date.now();
-    const started = performance.now();
+    const started = wantsDuration ? performance.now() : 0;
     // Read now: once the connection is gone, the socket no longer knows its peer.
     const remoteAddress = req.socket?.remoteAddress;
     const body = countBody(res);
-    let done = false;
-    const finished = () => {
-      if (done) return;
-      done = true;
-      const aborted = !res.writableFinished;
+    // 'close' comes after 'finish' for a completed response, and alone for one cut short.
+    res.once('close', () =>
       record({
         remoteAddress,
         startedAt,
@@ -43,14 +43,12 @@ export function withAccessLog(listener: RequestListener, format: AccessLogFormat
         httpVersion: req.httpVersion,
         status: res.headersSent ? res.statusCode : CLOSED_BEFORE_STATUS,
         bytes: req.method === 'HEAD' ? 0 : body.bytes,
-        durationMs: performance.now() - started,
-        referer: header(req, 'referer'),
-        userAgent: header(req, 'user-agent'),
-        aborted,
-      });
-    };
-    res.once('finish', finished);
-    res.once('close', finished);
+        durationMs: wantsDuration ? performance.now() - started : 0,
+        referer: wantsHeaders ? header(req, 'referer') : undefined,
+        userAgent: wantsHeaders ? header(req, 'user-agent') : undefined,
+        aborted: !res.writableFinished,
+      }),
+    );
     listener(req, res);
   };
 }
