@@ -149,3 +149,28 @@ t.test('LineBatch: one write per PIPE_BUF or per pause', async (t) => {
   t.same(writes.map((text) => text.length), [4000, 4000, 2000], 'the rest after a pause');
   t.ok(process.listeners('exit').length > 0, 'what is left at exit is written then (see the drain test)');
 });
+
+t.test('a json access line is the record pino would write for the same fields', async (t) => {
+  const { default: pino } = await import('pino');
+  const { jsonLine, recordContext } = await import('../src/logs/access-format.js');
+  const record = {
+    remoteAddress: '::1',
+    startedAt: 0,
+    method: 'GET',
+    url: '/a "quoted"\npath',
+    httpVersion: '2.0',
+    status: 404,
+    bytes: 12,
+    durationMs: 1.23456,
+    referer: undefined,
+    userAgent: 'agent/1',
+    aborted: false,
+  };
+  let viaPino = '';
+  const logger = pino({ name: 'chaussette', base: { pid: process.pid } }, { write: (line: string) => void (viaPino = line) }).child({ worker: 3 });
+  const { startedAt: _startedAt, ...fields } = record;
+  logger.info({ ...fields, durationMs: 1.235 }, 'access');
+  const direct = jsonLine(record, 1234, recordContext({ worker: 3 }));
+  t.ok(direct.endsWith('}\n'), 'one line');
+  t.same(JSON.parse(direct), { ...JSON.parse(viaPino), time: 1234 });
+});

@@ -8,10 +8,9 @@
 // would cost more than the rest of the access log.
 
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
-import pino from 'pino';
-import { type Logger, recordOptions } from '../log.js';
+import type { Logger } from '../log.js';
 import type { AccessLogFormat } from '../options.js';
-import { type AccessRecord, combinedLine, commonLine, jsonFields } from './access-format.js';
+import { type AccessRecord, combinedLine, commonLine, jsonLine, recordContext } from './access-format.js';
 import { LineBatch } from './batch.js';
 import { journalLine } from './journal.js';
 import { currentLogOutput } from './output.js';
@@ -61,12 +60,14 @@ function header(req: IncomingMessage, name: string): string | undefined {
 /** Turns a finished request into a line in the batch. */
 function recorder(format: Exclude<AccessLogFormat, 'off'>, journal: boolean, batch: LineBatch, log: Logger): (record: AccessRecord) => void {
   if (format === 'json') {
-    // A pino record like every other, with this process's bindings (worker=N); access lines are
-    // wanted whatever --log-level says, so the level is fixed at info.
-    const stream = { write: (json: string) => batch.push(journal ? journalLine(json) : json) };
-    const { name: _name, ...bindings } = log.bindings(); // name is in recordOptions already
-    const access = pino(recordOptions('info'), stream).child(bindings);
-    return (record) => access.info(jsonFields(record), 'access');
+    // Shaped like every other record of ours, with this process's bindings (worker=N); access
+    // lines are wanted whatever --log-level says, so the level is fixed at info.
+    const { name: _name, pid: _pid, ...bindings } = log.bindings();
+    const context = recordContext(bindings);
+    return (record) => {
+      const json = jsonLine(record, Date.now(), context);
+      batch.push(journal ? journalLine(json) : json);
+    };
   }
   const line = format === 'combined' ? combinedLine : commonLine;
   const prefix = journal ? '<6>' : '';
