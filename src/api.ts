@@ -9,7 +9,7 @@ import { adaptLoaded } from './apps/load.js';
 import { REQUEST_FAILED } from './apps/guard.js';
 import { errors } from './errors.js';
 import { createLogger, type Logger } from './log.js';
-import { type LogLevel, OPTION_TABLE, type Options } from './options.js';
+import { flagName, type LogLevel, OPTION_TABLE, type Options } from './options.js';
 import { startServing, type Serving } from './serve.js';
 import { claimInherited, prepareServers } from './serving.js';
 import { installStopHandlers } from './signals.js';
@@ -67,8 +67,7 @@ export function toOptions(input: ServeOptions): Options {
       values[spec.key] = spec.default;
       continue;
     }
-    const flag = spec.flags.split(' ')[0]!;
-    values[spec.key] = spec.parse(String(given), flag);
+    values[spec.key] = spec.parse(String(given), flagName(spec.flags));
   }
   const fds = input.fd === undefined ? [] : (Array.isArray(input.fd) ? input.fd : [input.fd]).map(String);
   const address = input.host !== undefined || input.port !== undefined;

@@ -64,7 +64,8 @@ export async function prepareApp(options: Options, log: Logger, cwd: string): Pr
   return prepareServers(app, options, log, backend, certificates);
 }
 
-function readCertificates(backend: Backend, options: Options): { tlsFiles: TlsFiles | undefined; tls: TlsMaterial | undefined } {
+/** The TLS files the backend gets, read and checked (a bad one throws its one-line error). */
+export function readCertificates(backend: Backend, options: Options): { tlsFiles: TlsFiles | undefined; tls: TlsMaterial | undefined } {
   const tlsFiles = tlsFilesFor(backend.name, backend.tls, options);
   return { tlsFiles, tls: tlsFiles && readTlsFiles(tlsFiles) };
 }

@@ -8,7 +8,6 @@
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { type Backend, backendNames, getBackend, probeProtocol } from '../backends/index.js';
-import { readTlsFiles, tlsFilesFor } from '../backends/tls.js';
 import { ChaussetteError, describeError, errors, ExitCode } from '../errors.js';
 import { projectRoot, watchTree } from '../dev/watch.js';
 import { loadHook, runHook } from '../hooks.js';
@@ -16,7 +15,7 @@ import { resolveModuleFile, splitSpec } from '../modules.js';
 import type { Logger } from '../log.js';
 import { onLogReopened } from '../logs/reopen.js';
 import type { Options } from '../options.js';
-import { claimInherited } from '../serving.js';
+import { claimInherited, readCertificates } from '../serving.js';
 import { installStopHandlers } from '../signals.js';
 import { openListeners, systemMaxBacklog } from '../sockets/open.js';
 import { PROGRESS_EVERY_MS } from '../shutdown.js';
@@ -38,8 +37,7 @@ export async function servePool(options: Options, log: Logger, notifier: Notifie
   const backend = backendForPrimary(options);
   // The workers read the certificates themselves (again at each reload); reading them here too
   // makes a bad file one line and a clean exit before any worker starts.
-  const tlsFiles = backend && tlsFilesFor(backend.name, backend.tls, options);
-  if (tlsFiles) readTlsFiles(tlsFiles);
+  const tlsFiles = backend && readCertificates(backend, options).tlsFiles;
   const backendName = backend?.name ?? options.backend;
   for (const [fd, inherited] of inspected) if (inherited.role === 'connection') throw errors.workersNeedListeners(fd);
 
