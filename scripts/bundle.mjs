@@ -53,7 +53,7 @@ const skipWorkerThreadsAtStartup = {
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 
 await build({
-  entryPoints: [new URL('../src/cli.ts', import.meta.url).pathname],
+  entryPoints: [new URL('../src/entry.ts', import.meta.url).pathname],
   outfile: new URL('../dist/chaussette.bundle.cjs', import.meta.url).pathname,
   bundle: true,
   platform: 'node',

@@ -17,7 +17,7 @@ export async function createLogger(level: LogLevel, output: string): Promise<Log
   try {
     return pino(recordOptions(level), (await openLogOutput(output)).records);
   } catch (error) {
-    throw errors.logOutput(output, describeError(error));
+    throw errors.logOutput(output, error);
   }
 }
 

@@ -12,6 +12,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { type ConfigEntry, type ConfigKey, parseConfig, type RelativeTo, resolveFromConfig } from './config/parse.js';
 import type { ConfigReader } from './config/read.js';
 import { ChaussetteError, errors } from './errors.js';
+import { SIGNAL_HELP } from './signals.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -398,7 +399,8 @@ function buildCommand(version: string): Command {
     .helpOption('-h, --help', 'print this help and exit')
     .passThroughOptions()
     .allowExcessArguments(true)
-    .exitOverride();
+    .exitOverride()
+    .addHelpText('after', signalsHelp());
   for (const spec of OPTION_TABLE) {
     const details = [spec.defaultText !== undefined ? `default: ${spec.defaultText}` : '', `env: ${envName(spec.flags)}`]
       .filter(Boolean)
@@ -413,7 +415,13 @@ function buildCommand(version: string): Command {
 }
 
 export function helpText(version: string): string {
-  return buildCommand(version).helpInformation();
+  return buildCommand(version).helpInformation() + signalsHelp();
+}
+
+/** The signal table, after the options (from signals.ts, where the table lives). */
+export function signalsHelp(): string {
+  const rows = SIGNAL_HELP.flatMap(({ signal, single, primary }) => [`  ${signal.padEnd(9)} ${single}`, `  ${''.padEnd(9)} with --workers: ${primary}`]);
+  return `\nSignals:\n${rows.join('\n')}\n  A worker of --workers acts on none of them: its primary tells it what to do.\n`;
 }
 
 /**

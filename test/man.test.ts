@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { ExitCode } from '../src/errors.js';
 import { APP_ENV, ARGS_ENV, envName, helpText, OPTION_TABLE } from '../src/options.js';
 import { ACTIVATION_VARIABLES } from '../src/systemd/activation.js';
-import { WATCHDOG_VARIABLES } from '../src/systemd/watchdog.js';
+import { WATCHDOG_VARIABLES } from '../src/systemd/watchdog-env.js';
 import { ROOT } from './helpers.js';
 
 const PAGE = join(ROOT, 'man', 'chaussette.1');

@@ -67,19 +67,6 @@ t.test('the graceful timeout is honoured: what remains is closed by force, exit 
   t.ok(running.lines.some((line) => line.msg === 'Graceful timeout reached: closed 1 connection(s) by force'));
 });
 
-t.test('a second signal exits at once', async (t) => {
-  const running = await serve(t, [SLOW]);
-  void request({ port: running.port(), path: '/?ms=20000', timeoutMs: 30000 }).catch(() => {});
-  await sleep(100);
-  running.child.kill('SIGINT');
-  await sleep(200);
-  const second = Date.now();
-  running.child.kill('SIGTERM');
-  t.equal(await running.exited, 143, 'exit 128+SIGTERM');
-  t.ok(Date.now() - second < 3000, 'at once, not when the 20 s request or 30 s timeout ends');
-  t.ok(running.lines.some((line) => line.msg === 'Received SIGTERM again: exiting now'));
-});
-
 t.test('hooks get the options: pre before serving, post after stopping; CHAUSSETTE_* configure them', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'chaussette-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));

@@ -2,10 +2,10 @@
 // variables, the status wording, and which errno names a failure.
 import { constants } from 'node:os';
 import t from 'tap';
-import { errnoOf } from '../src/errors.js';
+import { ChaussetteError, errors, ExitCode } from '../src/errors.js';
 import { formatNotification } from '../src/systemd/notify.js';
 import { drainingStatus, servingStatus } from '../src/systemd/status.js';
-import { pingEveryMs, readWatchdog } from '../src/systemd/watchdog.js';
+import { pingEveryMs, readWatchdog } from '../src/systemd/watchdog-env.js';
 
 t.test('notification messages: one assignment per line, STATUS kept on one line', async (t) => {
   t.equal(formatNotification({ READY: 1, STATUS: 'Serving x' }), 'READY=1\nSTATUS=Serving x');
@@ -34,10 +34,32 @@ t.test('status wording', async (t) => {
 });
 
 t.test('ERRNO= for the failures one fits', async (t) => {
-  t.equal(errnoOf('ERR_ADDRESS_IN_USE', constants.errno), constants.errno.EADDRINUSE);
-  t.equal(errnoOf('ERR_FD_NOT_OPEN', constants.errno), constants.errno.EBADF);
-  t.equal(errnoOf('ERR_FD_NOT_SOCKET', constants.errno), constants.errno.ENOTSOCK);
-  t.equal(errnoOf('ERR_APP_NOT_FOUND', constants.errno), constants.errno.ENOENT);
-  t.equal(errnoOf('ERR_PERMISSION', constants.errno), constants.errno.EACCES);
-  t.equal(errnoOf('ERR_USAGE', constants.errno), undefined, 'none for a usage error');
+  t.equal(errors.addressInUse('127.0.0.1:80').errnoNumber(constants.errno), constants.errno.EADDRINUSE);
+  t.equal(errors.fdNotOpen(5).errnoNumber(constants.errno), constants.errno.EBADF);
+  t.equal(errors.fdNotSocket(3, 'a pipe').errnoNumber(constants.errno), constants.errno.ENOTSOCK);
+  t.equal(errors.appNotFound('./x.js', './x.js').errnoNumber(constants.errno), constants.errno.ENOENT);
+  t.equal(errors.permissionDenied('0.0.0.0:80', true).errnoNumber(constants.errno), constants.errno.EACCES);
+  t.equal(errors.usage('bad').errnoNumber(constants.errno), undefined, 'none for a usage error');
+});
+
+t.test('errors keep their cause, say one summary, and cross the worker IPC whole', async (t) => {
+  const cause = Object.assign(new Error('EACCES: permission denied, open \'/etc/x.conf\''), { code: 'EACCES' });
+  const error = errors.configUnreadable('/etc/x.conf', cause);
+  t.equal(error.cause, cause, 'the original error, with its stack, is the cause');
+  t.equal(error.message, "cannot read configuration file /etc/x.conf: EACCES: permission denied, open '/etc/x.conf'");
+  t.equal(error.summary(), `${error.message} (ERR_CONFIG_READ)`);
+  const wire = JSON.parse(JSON.stringify(errors.addressInUse('127.0.0.1:80').toWire())) as ReturnType<ChaussetteError['toWire']>;
+  const back = ChaussetteError.fromWire(wire);
+  t.ok(back instanceof ChaussetteError);
+  t.same(
+    { code: back.code, message: back.message, hint: back.hint, exitCode: back.exitCode, errno: back.errno, line: back.oneLine() },
+    {
+      code: 'ERR_ADDRESS_IN_USE',
+      message: '127.0.0.1:80 is already in use',
+      hint: 'stop whatever listens there, choose another --port, or let systemd own the socket',
+      exitCode: ExitCode.unavailable,
+      errno: 'EADDRINUSE',
+      line: errors.addressInUse('127.0.0.1:80').oneLine(),
+    },
+  );
 });

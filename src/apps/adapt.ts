@@ -5,9 +5,7 @@
 import { IncomingMessage, type RequestListener, ServerResponse } from 'node:http';
 import { Server as NetServer } from 'node:net';
 import { importOnDemand } from '../modules.js';
-import { INTERNAL_ERROR } from './guard.js';
-
-export type Listener = (req: IncomingMessage, res: ServerResponse) => unknown;
+import { INTERNAL_ERROR, type Listener } from './guard.js';
 
 export interface AdaptedApp {
   /** What the app was recognised as, for the "Application is ..." line. */

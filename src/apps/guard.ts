@@ -5,7 +5,9 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { Listener } from './adapt.js';
+
+/** What every app shape becomes (apps/adapt.ts): node:http's request listener, whatever it returns. */
+export type Listener = (req: IncomingMessage, res: ServerResponse) => unknown;
 
 export const REQUEST_FAILED = 'request failed: the app threw';
 

@@ -17,7 +17,7 @@ export async function loadApp(
   const { module, exportName } = splitSpec(spec);
   const namespace = await importUserModule(module, cwd, {
     notFound: () => errors.appNotFound(spec, module),
-    threw: (error) => errors.appImportFailed(spec, describeError(error)),
+    threw: (error) => errors.appImportFailed(spec, error),
   });
   const picked = pickExport(namespace, exportName);
   if (!picked.found) throw errors.appExportMissing(spec, exportName ?? 'default', exportNames(namespace));
@@ -40,7 +40,7 @@ export async function adaptLoaded(
     try {
       return await adaptServable(candidate, reportError);
     } catch (error) {
-      throw errors.appNotReady(name, describeError(error));
+      throw errors.appNotReady(name, error);
     }
   };
   const direct = await adapt(value);
@@ -51,7 +51,7 @@ export async function adaptLoaded(
   try {
     made = await value(args);
   } catch (error) {
-    throw errors.appFactoryFailed(name, describeError(error));
+    throw errors.appFactoryFailed(name, error);
   }
   const adapted = await adapt(made);
   if (!adapted) throw errors.appShape(name, `a factory that returned ${describeValue(made)}`);

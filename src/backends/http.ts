@@ -2,7 +2,7 @@
 // behind a proxy rather than Node's library defaults.
 
 import { createServer, type ServerOptions } from 'node:http';
-import type { Backend, ServerSettings } from './index.js';
+import type { Backend, ServerSettings } from './backend.js';
 
 /** node:http's settings from ours; https.ts and the HTTP/1.1 side of http2.ts use them too. */
 export function httpServerOptions(settings: ServerSettings): ServerOptions {

@@ -21,9 +21,10 @@ import {
 } from 'node:http2';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Server } from 'node:net';
-import { type ConnectionBook, CONNECTION_BOOK } from '../shutdown.js';
+import { type ConnectionBook, CONNECTION_BOOK } from '../drain.js';
+import { http2StreamCount } from '../node-internals.js';
 import { httpServerOptions } from './http.js';
-import type { Backend, ServerSettings } from './index.js';
+import type { Backend, ServerSettings } from './backend.js';
 import { tlsServerOptions } from './tls.js';
 
 export const http2Backend: Backend = {
@@ -75,7 +76,7 @@ function trackSessions(server: Http2Server | Http2SecureServer, settings: Server
     const now = Date.now();
     for (const [session, entry] of sessions) {
       const lastStreamId = session.state.lastProcStreamID ?? 0;
-      if (streamsIn(session) > 0 || lastStreamId !== entry.lastStreamId) {
+      if (http2StreamCount(session) > 0 || lastStreamId !== entry.lastStreamId) {
         entry.lastStreamId = lastStreamId;
         entry.idleSince = now;
       } else if (now - entry.idleSince >= settings.keepAliveTimeoutMs) {
@@ -95,33 +96,18 @@ function trackSessions(server: Http2Server | Http2SecureServer, settings: Server
   });
   const book: ConnectionBook = {
     connections: () => sessions.size,
-    inFlight: () => [...sessions.keys()].reduce((sum, session) => sum + streamsIn(session), 0),
+    inFlight: () => [...sessions.keys()].reduce((sum, session) => sum + http2StreamCount(session), 0),
     // GOAWAY: the client opens no new stream here, those in flight finish, then the session ends.
     beginDrain: () => {
       draining = true;
       for (const session of sessions.keys()) session.close();
     },
     closeIdle: () => {
-      for (const session of sessions.keys()) if (streamsIn(session) === 0) session.close();
+      for (const session of sessions.keys()) if (http2StreamCount(session) === 0) session.close();
     },
     closeAll: () => {
       for (const session of sessions.keys()) session.destroy();
     },
   };
   Object.assign(server, { [CONNECTION_BOOK]: book });
-}
-
-let stateKey: symbol | undefined;
-
-/**
- * Streams open on a session, from the map node:http2 keeps for it. Should a
- * future Node move it, this says 0: the drain still waits for each session
- * to close (GOAWAY lets its streams finish), and only the counts shown in
- * STATUS= are lost.
- */
-function streamsIn(session: Http2Session): number {
-  stateKey ??= Object.getOwnPropertySymbols(session).find((symbol) => symbol.description === 'state');
-  const streams = stateKey && (session as unknown as Record<symbol, { streams?: { size?: unknown } }>)[stateKey]?.streams;
-  // Node's own SafeMap, which is not an instanceof this realm's Map.
-  return typeof streams?.size === 'number' ? streams.size : 0;
 }

@@ -4,7 +4,7 @@
 
 import { createServer } from 'node:https';
 import { httpServerOptions } from './http.js';
-import type { Backend } from './index.js';
+import type { Backend } from './backend.js';
 import { tlsServerOptions } from './tls.js';
 
 export const httpsBackend: Backend = {

@@ -31,7 +31,7 @@ export function readTlsFiles(files: TlsFiles): TlsMaterial {
     try {
       return readFileSync(path);
     } catch (error) {
-      throw errors.tlsFile(flag, path, describeError(error));
+      throw errors.tlsFile(flag, path, error);
     }
   };
   const material: TlsMaterial = {
@@ -43,7 +43,7 @@ export function readTlsFiles(files: TlsFiles): TlsMaterial {
   try {
     createSecureContext(material);
   } catch (error) {
-    throw errors.tlsMaterial(files.certfile, files.keyfile, explainTlsFailure(error));
+    throw errors.tlsMaterial(files.certfile, files.keyfile, explainTlsFailure(error), error);
   }
   return material;
 }

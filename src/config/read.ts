@@ -18,6 +18,6 @@ export const readConfigFile: ConfigReader = (path, optional) => {
       if (optional) return undefined;
       throw errors.configNotFound(path);
     }
-    throw errors.configUnreadable(path, describeError(error));
+    throw errors.configUnreadable(path, error);
   }
 };

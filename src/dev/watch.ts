@@ -6,6 +6,9 @@
 
 import { existsSync, readdirSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
+import type { Logger } from '../log.js';
+import { resolveModuleFile, splitSpec } from '../modules.js';
+import { plural } from '../systemd/status.js';
 
 const SETTLE_MS = 150;
 /** Beyond this many directories the project is not what --reload is for. */
@@ -95,4 +98,15 @@ function isDirectory(path: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** --reload: watches the project of the app named by `appSpec`; what the lifecycle starts once serving. */
+export function sourceWatcher(appSpec: string | undefined, cwd: string, log: Logger) {
+  return (onChange: (file: string) => void): TreeWatch => {
+    const appFile = appSpec === undefined ? undefined : resolveModuleFile(splitSpec(appSpec).module, cwd);
+    const root = projectRoot(appFile, cwd);
+    const watching = watchTree(root, onChange);
+    log.info(`Watching ${root} (${plural(watching.directories, 'directory', 'directories')}, without node_modules) to reload on changes`);
+    return watching;
+  };
 }

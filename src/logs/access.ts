@@ -13,6 +13,7 @@ import type { AccessLogFormat } from '../options.js';
 import { type AccessRecord, combinedLine, commonLine, jsonLine, recordContext } from './access-format.js';
 import { LineBatch } from './batch.js';
 import { journalLine } from './journal.js';
+import { countBodyBytes } from '../node-internals.js';
 import { currentLogOutput } from './output.js';
 
 /** Status logged when the connection closed before any status was sent (nginx's convention). */
@@ -31,7 +32,7 @@ export function withAccessLog(listener: RequestListener, format: AccessLogFormat
     const started = wantsDuration ? performance.now() : 0;
     // Read now: once the connection is gone, the socket no longer knows its peer.
     const remoteAddress = req.socket?.remoteAddress;
-    const body = countBody(res);
+    const body = countBodyBytes(res);
     // 'close' comes after 'finish' for a completed response, and alone for one cut short.
     res.once('close', () =>
       record({
@@ -72,38 +73,4 @@ function recorder(format: Exclude<AccessLogFormat, 'off'>, journal: boolean, bat
   const line = format === 'combined' ? combinedLine : commonLine;
   const prefix = journal ? '<6>' : '';
   return (record) => batch.push(`${prefix}${line(record)}\n`);
-}
-
-type Chunk = string | Uint8Array | undefined | null | ((...args: unknown[]) => void);
-
-function byteLength(chunk: Chunk, encoding: unknown): number {
-  if (typeof chunk === 'string') return Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
-  return chunk instanceof Uint8Array ? chunk.byteLength : 0;
-}
-
-/**
- * Counts the body bytes the app hands to write() and end(): neither
- * node:http nor the http2 compatibility layer says how many were sent for
- * one response (a socket's count spans its keep-alive requests and headers).
- * http2's end() calls write() itself; those bytes are counted once.
- */
-function countBody(res: ServerResponse): { bytes: number } {
-  const counted = { bytes: 0 };
-  const write = res.write;
-  const end = res.end;
-  let ending = false;
-  res.write = function (this: ServerResponse, ...args: unknown[]) {
-    if (!ending) counted.bytes += byteLength(args[0] as Chunk, args[1]);
-    return (write as (...a: unknown[]) => boolean).apply(this, args);
-  } as ServerResponse['write'];
-  res.end = function (this: ServerResponse, ...args: unknown[]) {
-    counted.bytes += byteLength(args[0] as Chunk, args[1]);
-    ending = true;
-    try {
-      return (end as (...a: unknown[]) => ServerResponse).apply(this, args);
-    } finally {
-      ending = false;
-    }
-  } as ServerResponse['end'];
-  return counted;
 }

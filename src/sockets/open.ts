@@ -9,9 +9,12 @@
 import { lstatSync, readFileSync, unlinkSync } from 'node:fs';
 import { connect, type Server, Socket } from 'node:net';
 import { ChaussetteError, describeError, errors } from '../errors.js';
-import type { ProbeTarget } from '../systemd/watchdog.js';
+import { startConnectionTracking } from '../node-internals.js';
 import { type FdInfo, inspectFd, lookupSocket } from './inspect.js';
 import { describeTarget, type ListenTarget } from './resolve.js';
+
+/** How this process reaches its own socket (the watchdog probe): a TCP address or a unix socket path (abstract: leading NUL). */
+export type ProbeTarget = { host: string; port: number } | { socketPath: string };
 
 export interface OpenListener {
   target: ListenTarget;
@@ -107,15 +110,12 @@ function serveConnection(server: Server, fd: number, info: FdInfo): Where {
   try {
     socket = new Socket({ fd, readable: true, writable: true });
   } catch (error) {
-    throw errors.cannotListen(`fd ${fd}`, describeError(error));
+    throw errors.cannotListen(`fd ${fd}`, error);
   }
   const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
   const local = info.kind === 'socket' ? info.entry?.local : undefined;
   const peer = socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : 'a unix peer';
-  // node:http starts its connection bookkeeping (the list closeIdleConnections()
-  // and the drain read, the header and request timeout checks) on 'listening';
-  // a server that never listens must be told, or its one connection goes unwatched.
-  server.emit('listening');
+  startConnectionTracking(server);
   server.emit('connection', socket);
   return {
     description: `fd ${fd}: one connection from ${peer}${local ? ` to ${local}` : ''} (Accept=yes)`,
@@ -206,14 +206,14 @@ function listenError(error: NodeJS.ErrnoException, target: ListenTarget): Chauss
     case 'EAI_AGAIN':
       return errors.cannotListen(where, 'the host name does not resolve');
     case 'ENOTSOCK':
-      return target.kind === 'fd' ? errors.fdNotSocket(target.fd, 'not a socket') : errors.cannotListen(where, describeError(error));
+      return target.kind === 'fd' ? errors.fdNotSocket(target.fd, 'not a socket') : errors.cannotListen(where, error);
     case 'EINVAL':
       if (target.kind === 'fd') return errors.fdNotListening(target.fd, 'a socket that cannot listen (datagram, connected or of another family)');
-      return errors.cannotListen(where, describeError(error));
+      return errors.cannotListen(where, error);
     case 'EEXIST':
       return errors.cannotListen(where, 'this fd is already open as another handle in this process');
     default:
-      return errors.cannotListen(where, describeError(error));
+      return errors.cannotListen(where, error);
   }
 }
 

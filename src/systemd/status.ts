@@ -3,7 +3,7 @@
 // Sent at a modest pace and only when the words change: never per request.
 
 import type { Server } from 'node:net';
-import { openConnections } from '../shutdown.js';
+import { openConnections } from '../drain.js';
 import type { Notifier, NotifyFields } from './notify.js';
 
 export const STATUS_EVERY_MS = 10_000;

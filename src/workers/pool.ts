@@ -8,9 +8,9 @@
 // own spread favours whichever process woke last (notes E11).
 
 import type { ChildProcess } from 'node:child_process';
-import { ChaussetteError, errors, type ExitCodeValue } from '../errors.js';
+import { ChaussetteError, errors } from '../errors.js';
 import type { Logger } from '../log.js';
-import { type Connection, discard } from './handover.js';
+import { type Connection, discard } from '../node-internals.js';
 import { type FromWorker, isFromWorker, type ToWorker, type WorkerLoad } from './protocol.js';
 
 /** Delay before replacing a worker after `failures` failures in a row: 0.1 s doubling to 10 s. */
@@ -152,6 +152,14 @@ export class WorkerPool {
     return { killed: this.killedLate - killedBefore };
   }
 
+  /** Kills every worker now (a stop at once): nothing is drained. */
+  kill(): void {
+    this.stopping = true;
+    clearInterval(this.heartbeat);
+    this.respawns.forEach((timer) => clearTimeout(timer));
+    for (const worker of [...this.slots, ...this.retiring]) worker?.child.kill('SIGKILL');
+  }
+
   /** undefined while at least one worker serves and answers; otherwise what is wrong. */
   problem(): string | undefined {
     const within = this.settings.stuckAfterMs ?? 2 * this.settings.heartbeatMs + 1000;
@@ -271,11 +279,9 @@ export class WorkerPool {
         onReady();
         this.flushWaiting();
         break;
-      case 'failed': {
-        const { code, message: text, hint, exitCode } = message.failure;
-        onFailure(new ChaussetteError(code, text, hint, exitCode as ExitCodeValue));
+      case 'failed':
+        onFailure(ChaussetteError.fromWire(message.failure));
         break;
-      }
       case 'pong':
         worker.load = { requests: message.requests, connections: message.connections, inFlight: message.inFlight };
         break;

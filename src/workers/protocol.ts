@@ -3,6 +3,8 @@
 // connection travels with its message: so when a worker reads `stop`, every
 // connection sent to it before has arrived, and it can drain without losing one.
 
+import type { WireError } from '../errors.js';
+
 /** Set in a worker's environment (and removed at once): the slot it fills, counted from 1. */
 export const WORKER_VARIABLE = 'CHAUSSETTE_WORKER_SLOT';
 
@@ -15,13 +17,6 @@ export type ToWorker =
   /** Open the log file again at its path (the primary got SIGUSR1: logrotate moved it). */
   | { kind: 'reopen' };
 
-export interface WorkerFailure {
-  code: string;
-  message: string;
-  hint: string | undefined;
-  exitCode: number;
-}
-
 export interface WorkerLoad {
   requests: number;
   connections: number;
@@ -31,7 +26,7 @@ export interface WorkerLoad {
 export type FromWorker =
   | { kind: 'ready' }
   /** It could not start (app not found, threw while loading…); it exits with `exitCode`. */
-  | { kind: 'failed'; failure: WorkerFailure }
+  | { kind: 'failed'; failure: WireError }
   | ({ kind: 'pong' } & WorkerLoad);
 
 export function isFromWorker(message: unknown): message is FromWorker {
@@ -42,4 +37,12 @@ export function isFromWorker(message: unknown): message is FromWorker {
 export function isToWorker(message: unknown): message is ToWorker {
   const kind = (message as { kind?: unknown } | null)?.kind;
   return kind === 'connection' || kind === 'ping' || kind === 'stop' || kind === 'reopen';
+}
+
+/** A worker of a primary is told its slot; the variable is gone before the app can see it. */
+export function takeWorkerSlot(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const value = env[WORKER_VARIABLE];
+  delete env[WORKER_VARIABLE];
+  const slot = Number(value);
+  return value !== undefined && process.send && Number.isSafeInteger(slot) && slot > 0 ? slot : undefined;
 }

@@ -1,6 +1,8 @@
-// What every serving process does before it can take a connection: preload
-// --require modules, load and adapt the app, and build servers around it
-// with the HTTP settings. Shared by the single process and by each worker.
+// What a process does before it can take a connection: claim what the
+// manager handed over (sockets, watchdog), preload --require modules, load
+// and adapt the app, read the certificates, and make the factory of servers
+// around the app with the HTTP settings. Shared by the single process, the
+// primary (claiming) and each worker (the app).
 
 import type { RequestListener } from 'node:http';
 import type { Server } from 'node:net';
@@ -16,9 +18,10 @@ import type { Options } from './options.js';
 import { type Inherited, preflight } from './sockets/open.js';
 import { type ListenTarget, resolveListenTargets } from './sockets/resolve.js';
 import { ACTIVATION_VARIABLES } from './systemd/activation.js';
-import { type ProbeProtocol, readWatchdog, WATCHDOG_VARIABLES, type WatchdogSetting } from './systemd/watchdog.js';
+import { readWatchdog, WATCHDOG_VARIABLES, type WatchdogSetting } from './systemd/watchdog-env.js';
+import type { ProbeProtocol } from './systemd/watchdog-probe.js';
 
-export interface ServingApp {
+export interface PreparedApp {
   app: AdaptedApp & { name: string };
   backendName: string;
   /** A server around the app, not listening yet. */
@@ -54,7 +57,7 @@ export function claimInherited(options: Options, log: Logger, env: NodeJS.Proces
   return { targets: resolution.targets, inspected: preflight(resolution.targets), watchdog };
 }
 
-export async function prepareApp(options: Options, log: Logger, cwd: string): Promise<ServingApp> {
+export async function prepareApp(options: Options, log: Logger, cwd: string): Promise<PreparedApp> {
   // Preloads first: a --require module may register the backend named.
   await preload(options.require, cwd);
   const backend = getBackend(options.backend);
@@ -72,12 +75,12 @@ export function readCertificates(backend: Backend, options: Options): { tlsFiles
 
 /** Servers around an app already adapted: the certificates read and checked, the listener guarded. */
 export function prepareServers(
-  app: ServingApp['app'],
+  app: PreparedApp['app'],
   options: Options,
   log: Logger,
   backend: Backend = getBackend(options.backend),
   { tlsFiles, tls } = readCertificates(backend, options),
-): ServingApp {
+): PreparedApp {
   log.info(`Application is ${app.name} (${app.kind})`);
   const listener = withAccessLog(guardListener(app.listener, log) as RequestListener, options.accessLog, log);
   const settings = {

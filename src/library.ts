@@ -5,16 +5,31 @@
 // are exported too: listenTargets() says what this process was handed,
 // createNotifier() speaks sd_notify, registerBackend() adds a backend.
 
+import type { Server } from 'node:net';
 import { adaptLoaded } from './apps/load.js';
 import { REQUEST_FAILED } from './apps/guard.js';
+import type { DrainResult } from './drain.js';
 import { errors } from './errors.js';
+import { InProcess } from './in-process.js';
+import { Lifecycle } from './lifecycle.js';
 import { createLogger, type Logger } from './log.js';
 import { flagName, type LogLevel, OPTION_TABLE, type Options } from './options.js';
-import { startServing, type Serving } from './serve.js';
-import { claimInherited, prepareServers } from './serving.js';
-import { installStopHandlers } from './signals.js';
+import { claimInherited, prepareServers } from './prepare.js';
+import { SignalTable } from './signals.js';
 import { type ListenTarget, resolveListenTargets } from './sockets/resolve.js';
 import { createNotifier as createSystemdNotifier, type Notifier } from './systemd/notify.js';
+
+/** What serve() resolves with, once every socket accepts. */
+export interface Serving {
+  /** Each socket served, as the log says it: "fd 3 (web) -> 127.0.0.1:8000", "127.0.0.1:41234". */
+  readonly listeners: ReadonlyArray<{ description: string; address: string }>;
+  /** The servers, one per socket (node:http, node:https or node:http2 servers). */
+  readonly servers: readonly Server[];
+  /** Stops as SIGTERM does: STOPPING=1, then the drain. Resolves when it is done. */
+  stop(): Promise<DrainResult>;
+  /** Settles once stopped, whatever stopped it; the app's own close() (Fastify) has run by then. */
+  readonly stopped: Promise<DrainResult>;
+}
 
 /** The options serve() takes: the command's, by their camelCase names, with values of their own types. */
 export interface ServeOptions {
@@ -42,9 +57,10 @@ export interface ServeOptions {
   logger?: Logger;
   logLevel?: LogLevel;
   /**
-   * Whether serve() takes SIGTERM and SIGINT (drain; a second one exits at
-   * once) and SIGHUP (certificates reloaded, systemd's reload answered).
-   * Default true. Without, call stop() yourself.
+   * Whether serve() takes SIGTERM and SIGINT (drain; a second SIGINT exits
+   * at once) and SIGHUP (certificates reloaded, systemd's reload answered),
+   * as the command does, and gives them back once stopped. Default true.
+   * Without, call stop() yourself.
    */
   signals?: boolean;
   /** Where LISTEN_FDS, NOTIFY_SOCKET and WATCHDOG_USEC are read; default process.env. */
@@ -98,10 +114,30 @@ export async function serve(app: unknown, input: ServeOptions = {}): Promise<Ser
   if (notifier.report) log[notifier.report.level](notifier.report.message);
   const claimed = claimInherited(options, log, env);
   const adapted = await adaptLoaded('the app given to serve()', app, options.args, (error) => log.error({ err: error }, REQUEST_FAILED));
-  const prepared = prepareServers(adapted, options, log);
-  const signals = input.signals ?? true;
-  const stopSignal = signals ? installStopHandlers(log).first : undefined;
-  return startServing({ options, claimed, prepared, log, notifier, handleReload: signals, ...(stopSignal ? { stopSignal } : {}) });
+  const engine = new InProcess({ log, claimed, backlog: options.backlog, prepare: async () => prepareServers(adapted, options, log) });
+  const signals = (input.signals ?? true) ? SignalTable.install('library') : undefined;
+  const lifecycle = new Lifecycle(engine, {
+    gracefulTimeoutS: options.gracefulTimeout,
+    watchdog: claimed.watchdog,
+    watchdogProbe: options.watchdogProbe,
+    log,
+    notifier,
+    ...(signals ? { signals } : {}),
+  });
+  let listeners;
+  try {
+    listeners = await lifecycle.start();
+  } catch (error) {
+    signals?.dispose();
+    throw error;
+  }
+  const stopped = lifecycle.stopped.finally(() => signals?.dispose());
+  return {
+    listeners: listeners.map(({ description, address }) => ({ description, address })),
+    servers: engine.servers,
+    stop: () => lifecycle.stop(),
+    stopped,
+  };
 }
 
 /**
@@ -126,4 +162,4 @@ export function createNotifier(options: { env?: NodeJS.ProcessEnv; onWarning?: (
   return createSystemdNotifier(options.env ?? process.env, options.onWarning ?? ((message) => process.emitWarning(message)));
 }
 
-export type { Serving, ListenTarget, Notifier, Logger };
+export type { ListenTarget, Notifier, Logger };

@@ -6,14 +6,12 @@
 // 100 ms as in-flight responses end, and close what remains at the
 // deadline. Nothing in flight is cut while time remains.
 //
-// We track nothing per connection while serving (that cost 5% of
-// new-connection throughput): at shutdown we read the list node:http keeps
-// for closeIdleConnections(). Should a future Node move it, in-flight
-// responses still complete; they merely miss their Connection: close, and
-// the 100 ms sweep still closes their connections once idle.
+// We track nothing per connection while serving: at shutdown we read the
+// list node:http keeps for closeIdleConnections() (node-internals.ts).
 
 import type { Server as HttpServer, ServerResponse } from 'node:http';
-import type { Server, Socket } from 'node:net';
+import type { Server } from 'node:net';
+import { httpConnections, responseInProgress } from './node-internals.js';
 
 const SWEEP_INTERVAL_MS = 100;
 
@@ -37,35 +35,26 @@ const bookOf = (server: Server) => (server as Server & { [CONNECTION_BOOK]?: Con
 
 type MaybeHttp = Server & Partial<Pick<HttpServer, 'closeIdleConnections' | 'closeAllConnections'>>;
 
-/** The connections node:http is serving on a server (http.server.connections, Node >= 18.2). */
-export function httpConnections(server: Server): Socket[] {
-  const key = Object.getOwnPropertySymbols(server).find((symbol) => symbol.description === 'http.server.connections');
-  const list = key && (server as unknown as Record<symbol, { all?: () => Array<{ socket?: Socket }> }>)[key];
-  if (!list || typeof list.all !== 'function') return [];
-  return list.all().flatMap((connection) => (connection.socket ? [connection.socket] : []));
-}
-
 export const openConnections = (servers: Server[]) =>
   servers.reduce((sum, server) => sum + httpConnections(server).length + (bookOf(server)?.connections() ?? 0), 0);
 
 /** Responses still owed: one per HTTP/1.1 connection at most, any number per HTTP/2 session. */
 export const requestsInFlight = (servers: Server[]) =>
   servers.reduce(
-    (sum, server) => sum + httpConnections(server).filter((socket) => currentResponse(socket)).length + (bookOf(server)?.inFlight() ?? 0),
+    (sum, server) => sum + httpConnections(server).filter((socket) => responseInProgress(socket)).length + (bookOf(server)?.inFlight() ?? 0),
     0,
   );
-
-/** The response in progress on a connection; node:http keeps it there for its own bookkeeping. */
-const currentResponse = (socket: Socket) => (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
 
 const lastOnConnection = (_req: unknown, res: ServerResponse) => {
   res.shouldKeepAlive = false;
 };
 
 export interface DrainResult {
-  /** Connections still open at the deadline, closed by force. */
+  /** Connections still open at the deadline, closed by force (for a pool of workers: workers killed). */
   forced: number;
   elapsedMs: number;
+  /** Requests served in all, where they were counted (a pool of workers). */
+  served?: number;
 }
 
 export interface DrainProgress {
@@ -94,7 +83,7 @@ export async function drain(servers: Server[], timeoutMs: number, onProgress?: (
     bookOf(server)?.beginDrain();
     server.prependListener('request', lastOnConnection);
     for (const socket of httpConnections(server)) {
-      const res = currentResponse(socket);
+      const res = responseInProgress(socket);
       if (res && !res.headersSent) res.shouldKeepAlive = false;
     }
   }

@@ -1,0 +1,193 @@
+// The one lifecycle of a serving process, whatever serves: load -> pre-hook
+// -> listen -> READY=1 -> STATUS= reports and the watchdog -> (reloads) ->
+// stop: STOPPING=1, the drain with its progress, the app's teardown ->
+// post-hook. systemd hears of each step it cares about. What serves is an
+// Engine: servers in this process (in-process.ts: a single process, the
+// library) or a pool of worker processes (workers/primary.ts). The
+// command and the library drive it; signals reach it through the table.
+
+import type { DrainProgress, DrainResult } from './drain.js';
+import { summary } from './errors.js';
+import type { Hooks } from './hooks.js';
+import type { Logger } from './log.js';
+import { exitCodeOf, type HandledSignal, type Phase, type SignalTable } from './signals.js';
+import type { OpenListener } from './sockets/open.js';
+import { monotonicUsec, type Notifier } from './systemd/notify.js';
+import { drainingNotice, type LoadSample, plural, servingStatus, startStatusReports } from './systemd/status.js';
+import { planWatchdog } from './systemd/watchdog.js';
+import type { WatchdogSetting } from './systemd/watchdog-env.js';
+import type { ProbeProtocol } from './systemd/watchdog-probe.js';
+
+/** What serves. Each method is one step the lifecycle takes, in this order. */
+export interface Engine {
+  /** What serving needs before anything listens: the app loaded, or what the workers will need checked. */
+  prepare(): Promise<void>;
+  /** Listens, and starts serving; resolves once every listener accepts. */
+  open(): Promise<OpenListener[]>;
+  /** How the watchdog probe speaks to the listeners; undefined: it cannot (client certificates). */
+  probeProtocol(): ProbeProtocol | undefined;
+  /** The backend as STATUS= shows it: "http", "http, 3 of 4 workers". */
+  label(): string;
+  /** Counts requests from now on, for STATUS=. */
+  startCounting(): { sample(): LoadSample; stop(): void };
+  /** Why nothing can serve now (the watchdog holds its pings back), or undefined. */
+  problem?(): string | undefined;
+  /** RELOADING=1's STATUS=, if it has one to say. */
+  reloadingStatus?(why: string): string;
+  /** Reloads (SIGHUP, --reload); resolves with why it failed, or undefined. */
+  reload(why: string): Promise<string | undefined>;
+  /** Settles when serving ended by itself (the one Accept=yes connection closed); never otherwise. */
+  ended(): Promise<void>;
+  /** Now, as the stop begins: what is in flight, how long the stop may take, and the log's words for it. */
+  stopPlan(graceMs: number): DrainProgress & { says: string };
+  /** Stops accepting, drains, tears the app down; reports progress every second. */
+  drain(graceMs: number, onProgress: (progress: DrainProgress) => void): Promise<DrainResult>;
+  /** Stop at once: what must not outlive this process goes now. */
+  halt(): void;
+  /** A start that failed after open(): close what is open. */
+  abort(): void;
+}
+
+export interface LifecycleContext {
+  gracefulTimeoutS: number;
+  watchdog: WatchdogSetting;
+  watchdogProbe: string | undefined;
+  log: Logger;
+  notifier: Notifier;
+  /** The command's --pre-hook and --post-hook. */
+  hooks?: Hooks;
+  /** Signals reach stop(), reload() and halt() through it; without, the caller stops us. */
+  signals?: SignalTable;
+  /** --reload: watches the sources and calls back on a change; closed at the stop. */
+  watchSources?: (onChange: (file: string) => void) => { close(): void };
+}
+
+export type StopReason = HandledSignal | 'a stop request' | 'connection closed';
+
+export class Lifecycle {
+  /** Settles once stopped, whatever stopped it, after the post-hook; rejects if the post-hook fails. */
+  readonly stopped: Promise<DrainResult>;
+  private phaseNow: Phase = 'starting';
+  private listeners: OpenListener[] = [];
+  private stopReason: StopReason | undefined;
+  private beginStop: (reason: StopReason) => void = () => {};
+  /** Set once serving: the request counter, and what the stop ends (reports, watching; then the pings). */
+  private sample: (() => LoadSample) | undefined;
+  private whenStopping: () => void = () => {};
+  private whenStopped: () => void = () => {};
+
+  constructor(
+    private readonly engine: Engine,
+    private readonly context: LifecycleContext,
+  ) {
+    const asked = new Promise<StopReason>((resolve) => (this.beginStop = resolve));
+    this.stopped = asked.then((reason) => this.runStop(reason));
+    this.stopped.catch(() => undefined); // Whoever awaits it hears a failed post-hook.
+    context.signals?.bind({
+      stop: (signal) => void this.stop(signal),
+      reload: () => void this.reload('SIGHUP'),
+      halt: (signal) => this.halt(signal),
+    });
+  }
+
+  get phase(): Phase {
+    return this.phaseNow;
+  }
+
+  /** Resolves once every listener accepts and systemd has READY=1; the listeners, as opened. */
+  async start(): Promise<OpenListener[]> {
+    const { engine, context } = this;
+    const { log, notifier } = context;
+    await engine.prepare();
+    await context.hooks?.load();
+    await context.hooks?.pre();
+    this.listeners = await engine.open();
+    let startPinging;
+    try {
+      startPinging = planWatchdog(context.watchdog, context.watchdogProbe, engine.probeProtocol(), this.listeners, notifier, log, engine.problem?.bind(engine));
+    } catch (error) {
+      engine.abort();
+      throw error;
+    }
+    // Serving from here on: SIGHUP reloads. systemd (>= 259) checks at READY=1 that SIGHUP is handled;
+    // the signal table has handled it since the process began.
+    this.enter('serving');
+    notifier.notify({ READY: 1, STATUS: this.describe(0, 0, 0) });
+    const pinger = startPinging?.();
+    const telling = notifier.transport === 'sd-notify' || notifier.transport === 'systemd-notify';
+    const counting = telling ? engine.startCounting() : undefined;
+    const reports = counting ? startStatusReports(notifier, counting.sample, (...load) => this.describe(...load)) : undefined;
+    const watching = context.watchSources?.((file) => void this.reload(`${file} changed`));
+    this.sample = counting?.sample;
+    this.whenStopping = () => {
+      watching?.close();
+      reports?.stop();
+      counting?.stop();
+    };
+    this.whenStopped = () => pinger?.stop();
+    void engine.ended().then(() => this.stop('connection closed'));
+    if (this.stopReason) this.beginStop(this.stopReason); // Asked while starting.
+    return this.listeners;
+  }
+
+  /** Stops as SIGTERM does; resolves when stopped. Asked while starting, the stop begins once serving. */
+  stop(reason: StopReason = 'a stop request'): Promise<DrainResult> {
+    this.stopReason ??= reason;
+    if (this.phaseNow !== 'starting') this.beginStop(this.stopReason);
+    return this.stopped;
+  }
+
+  /** RELOADING=1, the engine's reload, READY=1; a failed reload keeps what serves and says so in STATUS=. */
+  async reload(why: string): Promise<void> {
+    if (this.phaseNow !== 'serving') return;
+    const { notifier } = this.context;
+    const reloadingStatus = this.engine.reloadingStatus?.(why);
+    notifier.notify({ RELOADING: 1, MONOTONIC_USEC: monotonicUsec(), ...(reloadingStatus ? { STATUS: reloadingStatus } : {}) });
+    let failed: string | undefined;
+    try {
+      failed = await this.engine.reload(why);
+    } catch (error) {
+      failed = `Reload failed: ${summary(error)}`;
+    }
+    const status = failed ?? (this.sample ? this.describe(this.sample().requests, this.sample().connections) : undefined);
+    notifier.notify({ READY: 1, ...(status ? { STATUS: status } : {}) });
+  }
+
+  /** SIGINT twice, SIGQUIT: no drain; the process exits now. */
+  halt(signal: HandledSignal): never {
+    this.engine.halt();
+    process.exit(exitCodeOf(signal));
+  }
+
+  private enter(phase: Phase): void {
+    this.phaseNow = phase;
+    this.context.signals?.enter(phase);
+  }
+
+  private describe(requests: number, connections: number, perSecond?: number): string {
+    return servingStatus(
+      this.listeners.map((opened) => opened.address),
+      this.engine.label(),
+      requests,
+      connections,
+      perSecond,
+    );
+  }
+
+  private async runStop(reason: StopReason): Promise<DrainResult> {
+    const { engine, context } = this;
+    const { log, notifier } = context;
+    this.enter('stopping');
+    this.whenStopping();
+    const graceMs = context.gracefulTimeoutS * 1000;
+    const plan = engine.stopPlan(graceMs);
+    notifier.notify({ STOPPING: 1, ...drainingNotice(plan.inFlight, plan.connections, plan.msLeft) });
+    if (reason === 'connection closed') log.info('The connection closed: exiting');
+    else log.info(`Received ${reason}: ${plan.says}`);
+    const result = await engine.drain(graceMs, (progress) => notifier.notify(drainingNotice(progress.inFlight, progress.connections, progress.msLeft)));
+    this.whenStopped();
+    log.info(`Stopped after ${result.elapsedMs} ms of drain${result.served === undefined ? '' : `; ${plural(result.served, 'request')} served`}`);
+    await context.hooks?.post();
+    return result;
+  }
+}

@@ -1,0 +1,172 @@
+// Everything chaussette reads or writes inside Node's own objects, in one
+// place. Each accessor says what it reaches for, why the public API is not
+// enough, and what happens when a future Node moves it (a slower or less
+// precise path, never a crash). test/node-internals.test.ts checks on the
+// running Node that every fast path is still the one taken, so an upgrade
+// that breaks one fails a test instead of quietly slowing chaussette down.
+
+import type { ServerResponse } from 'node:http';
+import type { Http2Session } from 'node:http2';
+import { type Server, Socket } from 'node:net';
+
+// --- node:http's list of connections (Node >= 18.2) -------------------------
+
+type ConnectionList = { all?: () => Array<{ socket?: Socket }> };
+
+const connectionListOf = (server: Server): ConnectionList | undefined => {
+  const key = Object.getOwnPropertySymbols(server).find((symbol) => symbol.description === 'http.server.connections');
+  return key && (server as unknown as Record<symbol, ConnectionList | undefined>)[key];
+};
+
+/**
+ * The connections a node:http server is serving: the list it keeps for
+ * closeIdleConnections(). Tracking connections ourselves cost 5% of
+ * new-connection throughput; this costs nothing while serving. Moved: []
+ * (the drain then only sees connections close by themselves).
+ */
+export function httpConnections(server: Server): Socket[] {
+  const list = connectionListOf(server);
+  if (!list || typeof list.all !== 'function') return [];
+  return list.all().flatMap((connection) => (connection.socket ? [connection.socket] : []));
+}
+
+/** Whether httpConnections() reads Node's list on this server (the fast path). */
+export const hasHttpConnectionList = (server: Server) => typeof connectionListOf(server)?.all === 'function';
+
+/**
+ * node:http creates that list, and starts its header and request timeout
+ * checks, when the server emits 'listening'. A server that never listens
+ * itself (it is handed connections: Accept=yes, a --workers worker) must
+ * emit it, or its connections go unwatched.
+ */
+export function startConnectionTracking(server: Server): void {
+  server.emit('listening');
+}
+
+// --- the response in progress on a connection --------------------------------
+
+/**
+ * The response node:http is writing on a socket (socket._httpMessage), so
+ * the drain can mark it the last on its connection. Moved: undefined (the
+ * response then goes out with keep-alive, and the drain's sweep still
+ * closes the connection once it is idle).
+ */
+export const responseInProgress = (socket: Socket) => (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
+
+/** Whether node:http keeps its response on the socket under that name (checked with a socket it serves). */
+export const hasResponseSlot = (socket: Socket) => '_httpMessage' in socket;
+
+// --- node:http2's streams of a session ---------------------------------------
+
+let stateKey: symbol | undefined;
+
+const streamMapOf = (session: Http2Session) => {
+  stateKey ??= Object.getOwnPropertySymbols(session).find((symbol) => symbol.description === 'state');
+  return stateKey && (session as unknown as Record<symbol, { streams?: { size?: unknown } } | undefined>)[stateKey]?.streams;
+};
+
+/**
+ * Streams open on an HTTP/2 session, from the map node:http2 keeps (a
+ * listener per stream cost 7-17% of HTTP/2 throughput). It is Node's own
+ * SafeMap, not an instanceof this realm's Map. Moved: 0 (the drain still
+ * waits for each session to close, as GOAWAY lets its streams finish; only
+ * the counts in STATUS= and the idle timeout's view of a busy session suffer).
+ */
+export function http2StreamCount(session: Http2Session): number {
+  const streams = streamMapOf(session);
+  return typeof streams?.size === 'number' ? streams.size : 0;
+}
+
+export const hasHttp2StreamMap = (session: Http2Session) => typeof streamMapOf(session)?.size === 'number';
+
+// --- accepted connections as raw handles (--workers) --------------------------
+
+/** A raw libuv stream handle (TCP or Pipe), or a paused net.Socket on the fallback path. */
+export type Connection = Socket | { close(): void };
+
+/**
+ * Takes each connection a listening server accepts as libuv's raw handle,
+ * through the handle's onconnection, as Node's cluster module does: making
+ * it a net.Socket that is never read, and the per-socket bookkeeping
+ * child.send() adds for one, halved the rate of connections handed to
+ * workers. Moved: the public 'connection' event (the server must be made
+ * with pauseOnConnect), slower. Returns the path taken.
+ */
+export function interceptAccepted(server: Server, deliver: (connection: Connection) => void): 'handle' | 'event' {
+  const handle = (server as unknown as { _handle?: { onconnection?: unknown } })._handle;
+  if (handle && typeof handle.onconnection === 'function') {
+    // status < 0: accept() failed (EMFILE, say); libuv goes on accepting.
+    handle.onconnection = (status: number, client?: Connection) => {
+      if (status >= 0 && client) deliver(client);
+    };
+    return 'handle';
+  }
+  server.on('connection', deliver);
+  return 'event';
+}
+
+/**
+ * A connection received over IPC, as the socket a server's 'connection'
+ * listener expects, counted by the server as if it had accepted it:
+ * close() waits for server._connections to reach zero, and the socket
+ * decrements it when it closes. `handle` is what net.Server itself passes
+ * to new Socket(); the public typings leave it out. Moved (no
+ * _connections): served all the same; close() then only stops listening.
+ */
+export function adoptHandle(received: unknown, server: Server): Socket {
+  if (received instanceof Socket) return received;
+  const socket = new Socket({ handle: received, readable: true, writable: true } as ConstructorParameters<typeof Socket>[0]);
+  // As net.Server does for a connection it accepted itself (node:http servers ask for no delay).
+  socket.setNoDelay(true);
+  const counted = server as Server & { _connections?: number };
+  if (typeof counted._connections === 'number') counted._connections++;
+  Object.assign(socket, { server, _server: server });
+  return socket;
+}
+
+/** Closes a connection that will not be handed over (its worker is gone, or its copy was sent). */
+export function discard(connection: Connection): void {
+  if (connection instanceof Socket) connection.destroy();
+  else connection.close();
+}
+
+export const hasConnectionCount = (server: Server) => typeof (server as Server & { _connections?: unknown })._connections === 'number';
+
+// --- body bytes of one response ----------------------------------------------
+
+type Chunk = string | Uint8Array | undefined | null | ((...args: unknown[]) => void);
+
+function byteLength(chunk: Chunk, encoding: unknown): number {
+  if (typeof chunk === 'string') return Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
+  return chunk instanceof Uint8Array ? chunk.byteLength : 0;
+}
+
+/**
+ * Counts the body bytes the app hands to write() and end() of one response,
+ * by wrapping those two methods on it: neither node:http nor the http2
+ * compatibility layer says how many were sent for one response (a socket's
+ * count spans its keep-alive requests and headers). http2's end() calls
+ * write() itself; those bytes are counted once. Should a Node's end() stop
+ * going through write(), the count stays right; should it start to, the
+ * `ending` guard keeps it from counting twice.
+ */
+export function countBodyBytes(res: ServerResponse): { bytes: number } {
+  const counted = { bytes: 0 };
+  const write = res.write;
+  const end = res.end;
+  let ending = false;
+  res.write = function (this: ServerResponse, ...args: unknown[]) {
+    if (!ending) counted.bytes += byteLength(args[0] as Chunk, args[1]);
+    return (write as (...a: unknown[]) => boolean).apply(this, args);
+  } as ServerResponse['write'];
+  res.end = function (this: ServerResponse, ...args: unknown[]) {
+    counted.bytes += byteLength(args[0] as Chunk, args[1]);
+    ending = true;
+    try {
+      return (end as (...a: unknown[]) => ServerResponse).apply(this, args);
+    } finally {
+      ending = false;
+    }
+  } as ServerResponse['end'];
+  return counted;
+}

@@ -1,0 +1,132 @@
+// Every fast path of src/node-internals.ts is the one taken on the Node that
+// runs this test: should an upgrade move one of Node's private fields, this
+// fails, instead of chaussette quietly falling back to a slower path.
+import t from 'tap';
+import { createServer as createHttpServer, request, type ServerResponse } from 'node:http';
+import { connect as connectHttp2, createServer as createHttp2Server, type Http2Session } from 'node:http2';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import {
+  adoptHandle,
+  countBodyBytes,
+  hasConnectionCount,
+  hasHttp2StreamMap,
+  hasHttpConnectionList,
+  hasResponseSlot,
+  http2StreamCount,
+  httpConnections,
+  interceptAccepted,
+  responseInProgress,
+  startConnectionTracking,
+} from '../src/node-internals.js';
+
+const listen = (server: Server) =>
+  new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)));
+const close = (server: Server) => new Promise<void>((resolve) => server.close(() => resolve()));
+
+t.test(`node:http's connection list and the response on a socket (Node ${process.version})`, async (t) => {
+  let seen: { socket: Socket; res: ServerResponse } | undefined;
+  let release: () => void = () => {};
+  const server = createHttpServer((req, res) => {
+    seen = { socket: req.socket, res };
+    release = () => res.end('ok');
+  });
+  t.teardown(() => server.closeAllConnections());
+  const port = await listen(server);
+  t.ok(hasHttpConnectionList(server), 'the list node:http keeps for closeIdleConnections() is found');
+  const answered = new Promise<number>((resolve) =>
+    request({ port, host: '127.0.0.1', agent: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    }).end(),
+  );
+  while (!seen) await new Promise((resolve) => setImmediate(resolve));
+  t.same(httpConnections(server), [seen.socket], 'it lists the one connection');
+  t.ok(hasResponseSlot(seen.socket), 'the socket carries its response where the drain looks');
+  t.equal(responseInProgress(seen.socket), seen.res, 'and it is this response');
+  release();
+  t.equal(await answered, 200);
+  await close(server);
+});
+
+t.test('a server that never listens starts its connection list when told', async (t) => {
+  const server = createHttpServer(() => {});
+  t.notOk(hasHttpConnectionList(server), 'none before');
+  startConnectionTracking(server);
+  t.ok(hasHttpConnectionList(server), 'made on the listening event');
+  server.close();
+});
+
+t.test("node:http2's streams of a session", async (t) => {
+  let session: Http2Session | undefined;
+  let streamsSeen = -1;
+  const server = createHttp2Server();
+  server.on('session', (opened) => (session = opened));
+  server.on('stream', (stream) => {
+    streamsSeen = http2StreamCount(stream.session!);
+    stream.respond({ ':status': 200 });
+    stream.end('ok');
+  });
+  const port = await listen(server as unknown as Server);
+  const client = connectHttp2(`http://127.0.0.1:${port}`);
+  t.teardown(() => client.close());
+  await new Promise<void>((resolve, reject) => {
+    const req = client.request({ ':path': '/' });
+    req.on('response', () => req.resume());
+    req.on('end', () => resolve());
+    req.on('error', reject);
+    req.end();
+  });
+  t.ok(session && hasHttp2StreamMap(session), "the session's stream map is found");
+  t.equal(streamsSeen, 1, 'the one stream in flight is counted');
+  client.close();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+});
+
+t.test('accepted connections as raw handles, adopted by a server that never listened', async (t) => {
+  const listening = createServer({ pauseOnConnect: true });
+  const port = await listen(listening);
+  const received: unknown[] = [];
+  t.equal(
+    interceptAccepted(listening, (connection) => received.push(connection)),
+    'handle',
+    'connections are taken from the handle, not the slower connection event',
+  );
+  const client = connect(port, '127.0.0.1');
+  t.teardown(() => client.destroy());
+  while (received.length === 0) await new Promise((resolve) => setImmediate(resolve));
+  const server = createHttpServer((_req, res) => res.end('adopted\n'));
+  startConnectionTracking(server);
+  t.ok(hasConnectionCount(server), 'the server counts its connections where close() looks');
+  const before = (server as unknown as { _connections: number })._connections;
+  server.emit('connection', adoptHandle(received[0], server));
+  t.equal((server as unknown as { _connections: number })._connections, before + 1, 'the adopted socket is counted');
+  client.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  let answer = '';
+  client.setEncoding('utf8').on('data', (chunk: string) => (answer += chunk));
+  await new Promise((resolve) => client.once('close', resolve));
+  t.match(answer, /^HTTP\/1\.1 200 OK[\s\S]*adopted\n$/, 'served through the adopted handle');
+  listening.close();
+  server.close();
+});
+
+t.test('body bytes of one response, counted once on node:http and on HTTP/2', async (t) => {
+  const counts: number[] = [];
+  const app = (res: ServerResponse) => {
+    const counted = countBodyBytes(res);
+    res.once('close', () => counts.push(counted.bytes));
+    res.write('héllo ');
+    res.end(Buffer.from('world'));
+  };
+  const http1 = createHttpServer((_req, res) => app(res));
+  const port1 = await listen(http1);
+  await new Promise<void>((resolve) => request({ port: port1, host: '127.0.0.1', agent: false }, (res) => res.resume().on('end', resolve)).end());
+  const http2 = createHttp2Server((_req, res) => app(res as unknown as ServerResponse));
+  const port2 = await listen(http2 as unknown as Server);
+  const client = connectHttp2(`http://127.0.0.1:${port2}`);
+  await new Promise<void>((resolve) => client.request({ ':path': '/' }).on('end', resolve).resume().end());
+  client.close();
+  while (counts.length < 2) await new Promise((resolve) => setImmediate(resolve));
+  t.same(counts, [12, 12], "7 bytes of 'héllo ' (é is two) and 5 of 'world', on both");
+  http1.close();
+  http2.close();
+});
