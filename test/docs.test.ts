@@ -4,6 +4,7 @@ import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { envName, helpText, OPTION_TABLE } from '../src/options.js';
+import { SIGNAL_HELP } from '../src/signals.js';
 import { ROOT } from './helpers.js';
 
 const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
@@ -29,4 +30,17 @@ t.test('the quick start has the two commands, and CI runs the test one', async (
   const commands = quickStart.split('\n').filter(Boolean).map((line) => line.replace(/\s+#.*$/, ''));
   t.same(commands, ['npm ci && npx chaussette', 'npm ci && npm test']);
   t.match(readFileSync(join(ROOT, '.ci/run'), 'utf8'), /^npm ci && npm test /m);
+});
+
+t.test("README's signal table is the one in src/signals.ts, which --help prints", async (t) => {
+  const section = /^## Signals\n([\s\S]*?)(?=^## )/m.exec(readme)?.[1] ?? '';
+  const rows = [...section.matchAll(/^\| (SIG\w+) \| (.*) \| (.*) \| (.*) \|$/gm)].map((row) => ({
+    signal: row[1],
+    single: row[2],
+    primary: row[3],
+    worker: row[4],
+  }));
+  t.same(rows, SIGNAL_HELP, 'the same rows, word for word');
+  const help = helpText('0.0.0');
+  for (const row of SIGNAL_HELP) t.ok(help.includes(`  ${row.signal.padEnd(9)} ${row.single}\n`), `--help: ${row.signal}`);
 });

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { ExitCode } from '../src/errors.js';
 import { APP_ENV, ARGS_ENV, envName, helpText, OPTION_TABLE } from '../src/options.js';
 import { ACTIVATION_VARIABLES } from '../src/systemd/activation.js';
+import { exitCodeOf, SIGNAL_HELP } from '../src/signals.js';
 import { WATCHDOG_VARIABLES } from '../src/systemd/watchdog-env.js';
 import { ROOT } from './helpers.js';
 
@@ -141,13 +142,18 @@ t.test('EXIT STATUS has the codes of README and of src/errors.ts', async (t) => 
   const inPage = entries(section('EXIT STATUS')).flatMap((entry) => [...plain(entry.tag).matchAll(/\d+/g)].map(Number));
   const exitCodes = /^## Exit codes\n([\s\S]*?)(?=^## )/m.exec(readme)?.[1] ?? '';
   const inReadme = [...exitCodes.matchAll(/^\| (\d+(?:, \d+)*) \|/gm)].flatMap((row) => row[1]!.split(', ').map(Number));
-  // A second SIGINT or SIGTERM exits 128 + the signal number (src/signals.ts).
-  const inSource = [...Object.values(ExitCode), 128 + 2, 128 + 15];
+  // A stop at once (a second SIGINT, SIGQUIT) exits 128 + the signal number (src/signals.ts).
+  const inSource = [...Object.values(ExitCode), exitCodeOf('SIGINT'), exitCodeOf('SIGQUIT')];
   const sorted = (codes: number[]) => [...new Set(codes)].sort((a, b) => a - b);
   t.ok(inReadme.length > 0, 'README has an exit code table');
   t.same(sorted(inPage), sorted(inReadme), 'the same codes as README');
-  t.same(sorted(inPage), sorted(inSource), 'the codes of ExitCode, and 130 and 143');
+  t.same(sorted(inPage), sorted(inSource), 'the codes of ExitCode, and 130 and 131');
   t.equal(inPage.length, sorted(inPage).length, 'each code once');
+});
+
+t.test('SIGNALS has a paragraph for each signal of the table --help and README print', async (t) => {
+  const tags = entries(section('SIGNALS')).flatMap((entry) => [...entry.tag.matchAll(/SIG[A-Z0-9]+/g)].map((match) => match[0]));
+  t.same([...tags].sort(), SIGNAL_HELP.map((row) => row.signal).sort());
 });
 
 t.test('the page renders in 80 columns, with its name and synopsis', async (t) => {
