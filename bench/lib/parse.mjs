@@ -62,7 +62,8 @@ export function parseWrk(text) {
  * @returns {LoadResult}
  */
 export function parseH2load(text, logText, protocol) {
-  const finished = /^finished in [\d.]+m?s, ([\d.]+) req\/s/m.exec(text);
+  // "finished in" is in us, ms or s (nghttp2's util::format_duration).
+  const finished = /^finished in [\d.]+(?:us|ms|s), ([\d.]+) req\/s/m.exec(text);
   const counts = /^requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/m.exec(text);
   const status = /^status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/m.exec(text);
   const spoken = /^Application protocol: (\S+)/m.exec(text);
