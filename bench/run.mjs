@@ -428,9 +428,10 @@ function runClient(command, args, timeoutSeconds, parse) {
 
 // A number of requests (-n), not a duration (-D): h2load 1.52 in duration
 // mode, against a server still cold, went on sending after "Stopped all
-// clients" and never exited. The count is what the instance served in the
-// planned seconds during its warm-up (10000 a second without one), so a run
-// lasts about BENCH_SECONDS.
+// clients" and never exited. The count is the rate of the instance's
+// previous h2load run (its warm-up) times the planned seconds, at least 1000;
+// 10 000 a second for its first run (the warm-up, or the measured run when
+// BENCH_WARMUP=0). So a measured run lasts about BENCH_SECONDS.
 let h2logs = 0;
 async function runH2load(url, seconds, server, ctx) {
   const requests = Math.max(1000, Math.round((server.h2Rate ?? 10_000) * seconds));
@@ -569,9 +570,11 @@ function timeWaitSockets() {
   return count;
 }
 
-// A bench run just before this one (its close-mode rounds) leaves TIME_WAIT
-// sockets that slow chaussette's startup, which reads /proc/net/tcp. Wait for
-// them to expire (60 s on Linux), so that back-to-back runs measure alike.
+// A bench run just before this one (its close-mode rounds) leaves tens of
+// thousands of TIME_WAIT sockets for 60 s. chaussette reads /proc/net/tcp at
+// startup to check its socket, but now only up to the end of the listening
+// part, which comes before them; when there are more than `limit`, waiting
+// for them to expire still keeps back-to-back runs measured alike.
 async function waitForQuietTcpTable(limit = 1000, maxMs = 65_000) {
   const deadline = Date.now() + maxMs;
   let count = timeWaitSockets();
@@ -677,9 +680,9 @@ async function main() {
     } else {
       result = {};
       if (scenario.startup) {
-        // Cold start and RSS first: the close-mode load leaves tens of
-        // thousands of TIME_WAIT sockets in /proc/net/tcp for 60 s, and
-        // chaussette reads that table at startup to check its socket.
+        // Cold start and RSS first, before this run's close-mode load
+        // leaves tens of thousands of TIME_WAIT sockets (see
+        // waitForQuietTcpTable).
         result.timeWait = await waitForQuietTcpTable();
         log(`${name}: cold start:`);
         result.cold = await measureColdStart(scenario, ctx);
