@@ -20,6 +20,12 @@
 // BENCH_COLD (15), BENCH_RSS (5), BENCH_H2_STREAMS (10). Results go to
 // bench/results.json, one entry per scenario; a run of a subset replaces
 // only the entries of the scenarios it ran.
+//
+// This file runs the servers and the load clients, times them and writes
+// the results. What it runs and what it expects is bench/lib/scenarios.mjs;
+// reading the tools' output, parse.mjs; the arithmetic, stats.mjs; the
+// printed report and results.json's entries, report.mjs. Those are pure, and
+// tested by test/bench-*.test.ts.
 
 import { execFile, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -31,12 +37,15 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { countAccessLines, countTimeWait, cpuTicksFromStat, parseH2load, parseWrk, processGroupFromStat, vmRssKb } from './lib/parse.mjs';
+import { fmtMs, fmtRps, scenarioRecord, scenarioReport, summarize } from './lib/report.mjs';
+import { CHAUSSETTE, MODES, SCENARIOS, selectScenarios } from './lib/scenarios.mjs';
+import { accessLogCheck, cpuUsPerRequest, median, valuesOf } from './lib/stats.mjs';
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 const ROOT = dirname(BENCH_DIR);
 const RESULTS_FILE = join(BENCH_DIR, 'results.json');
 const ACTIVATE = '/usr/bin/systemd-socket-activate';
-const CHAUSSETTE = 'dist/bin.cjs';
 
 const config = {
   rounds: intEnv('BENCH_ROUNDS', 3, 1),
@@ -52,145 +61,8 @@ const config = {
 };
 
 // ---------------------------------------------------------------------------
-// Scenarios. Each names its servers (a script run by the same Node binary,
-// with arguments from the run's context: certificate, key, log file), the
-// order they take turns in, the load modes, and which server is compared
-// with which. Goals are ratios subject / reference; a metric without a goal
-// is reported only.
-
-// keep-alive and close: wrk; multiplexed: h2load, many streams per connection.
-const MODES = {
-  keepAlive: { label: 'keep-alive' },
-  close: { label: 'close' },
-  multiplexed: { label: 'h2 multiplexed' },
-};
-const METRICS = [
-  { field: 'rps', suffix: 'Rps', label: 'throughput', unit: 'req/s', format: (v) => Math.round(v).toString() },
-  { field: 'p99Ms', suffix: 'P99', label: 'p99 latency', unit: 'ms', format: (v) => v.toFixed(2) },
-  { field: 'cpuUsPerRequest', suffix: 'Cpu', label: 'CPU per request', unit: 'us', format: (v) => v.toFixed(1) },
-];
-
-const HTTP_GOALS = {
-  keepAliveRps: { op: '>=', ratio: 0.97 },
-  keepAliveP99: { op: '<=', ratio: 1.1 },
-  closeRps: { op: '>=', ratio: 0.97 },
-  closeP99: { op: '<=', ratio: 1.1 },
-  // Server CPU time per request: the noise-resistant form of the throughput
-  // goal (on a shared VM, throughput swings 2x between runs; CPU per request
-  // barely moves). 1 / 0.97 = 1.03.
-  keepAliveCpu: { op: '<=', ratio: 1.03 },
-  closeCpu: { op: '<=', ratio: 1.03 },
-  coldStartMs: { op: '<=', ratio: 1.35 },
-  idleRssMb: { op: '<=', ratio: 1.2 },
-};
-
-// chaussette wraps node:http2 a little more than node:http: per session a
-// timer and a 'stream' listener, per stream a 'close' listener and the Host
-// header from :authority (src/backends/http2.ts). Hence 5 %, not 3 %.
-const H2_GOALS = {
-  multiplexedRps: { op: '>=', ratio: 0.95 },
-  multiplexedP99: { op: '<=', ratio: 1.1 },
-  multiplexedCpu: { op: '<=', ratio: 1.05 },
-};
-
-// The access log's own cost, against the same chaussette with it off: a
-// line per request, buffered, should cost at most 10 % of a hello request
-// served with keep-alive (the cheapest request there is, so the worst case
-// for the ratio); with a new connection per request, at most 5 %.
-const ACCESS_LOG_GOALS = {
-  keepAliveRps: { op: '>=', ratio: 0.9 },
-  keepAliveCpu: { op: '<=', ratio: 1.11 },
-  closeRps: { op: '>=', ratio: 0.95 },
-  closeCpu: { op: '<=', ratio: 1.05 },
-};
-
-const bareHttp = { label: 'bare node:http', script: 'bench/bare-hello.mjs', args: () => [] };
-const chaussette = (label, args) => ({ label, script: CHAUSSETTE, args: (ctx) => ['--log-level', 'warn', ...args(ctx)] });
-const tlsArgs = (ctx) => ['--certfile', ctx.cert, '--keyfile', ctx.key];
-// At the default log level, unlike the other scenarios: should access
-// records go through the logger, --log-level warn would drop them (the line
-// check would catch it, but the scenario would measure nothing).
-const accessLog = (format) => ({
-  label: `chaussette access log ${format}`,
-  script: CHAUSSETTE,
-  args: (ctx) => ['--access-log', format, '--log-output', ctx.logFile],
-  logFile: true,
-  // A line per request, or none at all when off.
-  accessLines: format !== 'off',
-});
-
-const SCENARIOS = {
-  http: {
-    title: 'chaussette vs bare node:http, hello app on fd 3 from systemd-socket-activate',
-    client: 'wrk',
-    protocol: 'http',
-    modes: ['keepAlive', 'close'],
-    servers: { bare: bareHttp, chaussette: chaussette('chaussette', () => []) },
-    order: ['bare', 'chaussette'],
-    comparisons: [{ subject: 'chaussette', reference: 'bare', goals: HTTP_GOALS }],
-    startup: true, // cold start and idle RSS too
-  },
-  https: {
-    title: 'chaussette --backend https vs bare node:https, self-signed P-256 certificate',
-    client: 'wrk',
-    protocol: 'https',
-    modes: ['keepAlive', 'close'],
-    servers: {
-      bare: { label: 'bare node:https', script: 'bench/bare-hello-https.mjs', args: (ctx) => [ctx.cert, ctx.key] },
-      chaussette: chaussette('chaussette https', (ctx) => ['--backend', 'https', ...tlsArgs(ctx)]),
-    },
-    order: ['bare', 'chaussette'],
-    // Both do the same TLS work; what is left is chaussette's HTTP/1.1 wrapping, as for http.
-    comparisons: [{ subject: 'chaussette', reference: 'bare', goals: pickGoals(HTTP_GOALS, /^(keepAlive|close)/) }],
-  },
-  h2: {
-    title: 'chaussette --backend http2 (TLS, ALPN h2) vs bare node:http2 secure server, compatibility API',
-    client: 'h2load',
-    protocol: 'h2',
-    modes: ['multiplexed'],
-    servers: {
-      bare: { label: 'bare node:http2 TLS', script: 'bench/bare-hello-http2.mjs', args: (ctx) => [ctx.cert, ctx.key] },
-      chaussette: chaussette('chaussette http2 TLS', (ctx) => ['--backend', 'http2', ...tlsArgs(ctx)]),
-    },
-    order: ['bare', 'chaussette'],
-    comparisons: [{ subject: 'chaussette', reference: 'bare', goals: H2_GOALS }],
-  },
-  h2c: {
-    title: 'chaussette --backend http2 (cleartext h2c) vs bare node:http2, compatibility API',
-    client: 'h2load',
-    protocol: 'h2c',
-    modes: ['multiplexed'],
-    servers: {
-      bare: { label: 'bare node:http2 h2c', script: 'bench/bare-hello-http2.mjs', args: () => [] },
-      chaussette: chaussette('chaussette http2 h2c', () => ['--backend', 'http2']),
-    },
-    order: ['bare', 'chaussette'],
-    comparisons: [{ subject: 'chaussette', reference: 'bare', goals: H2_GOALS }],
-  },
-  'access-log': {
-    title: 'chaussette --access-log common / json vs --access-log off (same --log-output file), and vs bare node:http',
-    client: 'wrk',
-    protocol: 'http',
-    modes: ['keepAlive', 'close'],
-    servers: { bare: bareHttp, off: accessLog('off'), common: accessLog('common'), json: accessLog('json') },
-    order: ['bare', 'off', 'common', 'json'],
-    comparisons: [
-      { subject: 'common', reference: 'off', goals: ACCESS_LOG_GOALS },
-      { subject: 'json', reference: 'off', goals: ACCESS_LOG_GOALS },
-      { subject: 'off', reference: 'bare', goals: {} },
-      { subject: 'common', reference: 'bare', goals: {} },
-      { subject: 'json', reference: 'bare', goals: {} },
-    ],
-    // The option comes with the access log; a build without it cannot run this.
-    unavailable: () => (chaussetteHelp().includes('--access-log') ? null : `${CHAUSSETTE} --help has no --access-log (not in this build)`),
-  },
-};
-// BENCH_ONLY names: the scenarios, plus http2 for both of its forms.
-const ALIASES = { http2: ['h2', 'h2c'] };
-
-function pickGoals(goals, pattern) {
-  return Object.fromEntries(Object.entries(goals).filter(([key]) => pattern.test(key)));
-}
+// Scenarios (bench/lib/scenarios.mjs): the chosen ones, and whether this
+// build can run each.
 
 let helpText;
 function chaussetteHelp() {
@@ -198,20 +70,19 @@ function chaussetteHelp() {
   return helpText;
 }
 
+/** Why this build cannot run the scenario, or null. */
+function unavailableReason(scenario) {
+  if (!scenario.requiresFlag || chaussetteHelp().includes(scenario.requiresFlag)) return null;
+  return `${CHAUSSETTE} --help has no ${scenario.requiresFlag} (not in this build)`;
+}
+
 function selectedScenarios() {
-  const raw = process.env.BENCH_ONLY;
-  if (raw === undefined || raw.trim() === '') return Object.keys(SCENARIOS);
-  const chosen = new Set();
-  for (const name of raw.split(/[\s,]+/).filter(Boolean)) {
-    const names = ALIASES[name] ?? (SCENARIOS[name] ? [name] : null);
-    if (!names) {
-      console.error(`BENCH_ONLY: unknown scenario ${JSON.stringify(name)}; known: ${[...Object.keys(SCENARIOS), ...Object.keys(ALIASES)].join(', ')}`);
-      process.exit(1);
-    }
-    for (const n of names) chosen.add(n);
+  try {
+    return selectScenarios(process.env.BENCH_ONLY);
+  } catch (error) {
+    console.error(error.message);
+    process.exit(1);
   }
-  // In the order of SCENARIOS: http first, so cold start sees a quiet TCP table.
-  return Object.keys(SCENARIOS).filter((name) => chosen.has(name));
 }
 
 // ---------------------------------------------------------------------------
@@ -269,13 +140,6 @@ function intEnv(name, fallback, min) {
     process.exit(1);
   }
   return value;
-}
-
-function median(values) {
-  if (values.length === 0) return NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 function withTimeout(promise, ms, what) {
@@ -513,16 +377,14 @@ function serverRssKb(server) {
   if (cmdline[0] !== process.execPath || !cmdline.includes(server.script)) {
     throw new Error(`pid ${server.pid} is not the ${server.name} server: ${cmdline.join(' ')}`);
   }
-  const status = readFileSync(`/proc/${server.pid}/status`, 'utf8');
-  const match = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
-  if (!match) throw new Error(`no VmRSS in /proc/${server.pid}/status`);
-  return Number(match[1]);
+  const kb = vmRssKb(readFileSync(`/proc/${server.pid}/status`, 'utf8'));
+  if (kb === null) throw new Error(`no VmRSS in /proc/${server.pid}/status`);
+  return kb;
 }
 
 /** The server's user + system CPU time so far (all its threads), in clock ticks (1/100 s). */
 function serverCpuTicks(server) {
-  const fields = readFileSync(`/proc/${server.pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15 of the whole line)
+  return cpuTicksFromStat(readFileSync(`/proc/${server.pid}/stat`, 'utf8'));
 }
 
 /** One load run in a mode, with the server's CPU microseconds per request. */
@@ -530,7 +392,7 @@ async function loadWithCpu(server, mode, ctx) {
   const before = serverCpuTicks(server);
   const result = await runLoad(server, mode, config.seconds, ctx);
   const ticks = serverCpuTicks(server) - before;
-  return { ...result, cpuUsPerRequest: result.requests ? (ticks * 10_000) / result.requests : NaN };
+  return { ...result, cpuUsPerRequest: cpuUsPerRequest(ticks, result.requests) };
 }
 
 function runLoad(server, mode, seconds, ctx) {
@@ -542,24 +404,6 @@ function runLoad(server, mode, seconds, ctx) {
 
 // ---------------------------------------------------------------------------
 // Load clients: wrk (HTTP/1.1, with or without TLS) and h2load (HTTP/2)
-
-const UNIT_MS = { us: 0.001, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-function parseWrk(text) {
-  const rps = /^Requests\/sec:\s+([\d.]+)/m.exec(text);
-  const p99 = /^\s*99(?:\.0+)?%\s+([\d.]+)(us|ms|s|m|h)\s*$/m.exec(text);
-  if (!rps || !p99) throw new Error(`could not parse wrk output:\n${text}`);
-  const requests = /(\d+) requests in/.exec(text);
-  const socketErrors = /Socket errors: (.*)/.exec(text);
-  const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(text);
-  return {
-    rps: Number(rps[1]),
-    p99Ms: Number(p99[1]) * UNIT_MS[p99[2]],
-    requests: requests ? Number(requests[1]) : null,
-    socketErrors: socketErrors ? socketErrors[1].trim() : null,
-    non2xx: non2xx ? Number(non2xx[1]) : 0,
-  };
-}
 
 function runWrk(url, seconds, { close = false } = {}) {
   const args = [`-t${config.threads}`, `-c${config.connections}`, `-d${seconds}s`, '--latency'];
@@ -582,44 +426,22 @@ function runClient(command, args, timeoutSeconds, parse) {
   });
 }
 
-// h2load prints throughput and counts but no percentiles; its --log-file has
-// one line per request (start us, status, duration us), from which p99.
-function parseH2load(text, logFile, protocol) {
-  const finished = /^finished in [\d.]+m?s, ([\d.]+) req\/s/m.exec(text);
-  const counts = /^requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/m.exec(text);
-  const status = /^status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/m.exec(text);
-  const spoken = /^Application protocol: (\S+)/m.exec(text);
-  if (!finished || !counts || !status) throw new Error(`could not parse h2load output:\n${text}`);
-  // A TLS server that fell back to HTTP/1.1 would be a different benchmark.
-  if (spoken?.[1] !== protocol) throw new Error(`h2load spoke ${spoken?.[1] ?? 'nothing'}, expected ${protocol}:\n${text}`);
-  const durations = [];
-  for (const line of readFileSync(logFile, 'utf8').split('\n')) {
-    const [, , us] = line.split('\t');
-    if (us !== undefined) durations.push(Number(us));
-  }
-  rmSync(logFile, { force: true });
-  durations.sort((a, b) => a - b);
-  const [failed, errored, timedOut] = [counts[5], counts[6], counts[7]].map(Number);
-  return {
-    rps: Number(finished[1]),
-    p99Ms: durations.length ? durations[Math.min(durations.length - 1, Math.ceil(durations.length * 0.99) - 1)] / 1000 : NaN,
-    requests: Number(counts[4]),
-    socketErrors: failed + errored + timedOut ? `failed ${failed}, errored ${errored}, timeout ${timedOut}` : null,
-    non2xx: Number(status[2]) + Number(status[3]) + Number(status[4]),
-  };
-}
-
 // A number of requests (-n), not a duration (-D): h2load 1.52 in duration
 // mode, against a server still cold, went on sending after "Stopped all
-// clients" and never exited. The count is what the instance served in the
-// planned seconds during its warm-up (10000 a second without one), so a run
-// lasts about BENCH_SECONDS.
+// clients" and never exited. The count is the rate of the instance's
+// previous h2load run (its warm-up) times the planned seconds, at least 1000;
+// 10 000 a second for its first run (the warm-up, or the measured run when
+// BENCH_WARMUP=0). So a measured run lasts about BENCH_SECONDS.
 let h2logs = 0;
 async function runH2load(url, seconds, server, ctx) {
   const requests = Math.max(1000, Math.round((server.h2Rate ?? 10_000) * seconds));
   const logFile = join(ctx.tmp, `h2load-${++h2logs}.tsv`);
   const args = [`-t${config.threads}`, `-c${config.connections}`, `-m${config.h2Streams}`, `-n${requests}`, `--log-file=${logFile}`, url];
-  const result = await runClient('h2load', args, seconds * 4 + 15, (text) => parseH2load(text, logFile, server.protocol));
+  const result = await runClient('h2load', args, seconds * 4 + 15, (text) => {
+    const log = readFileSync(logFile, 'utf8');
+    rmSync(logFile, { force: true });
+    return parseH2load(text, log, server.protocol);
+  });
   server.h2Rate = result.rps;
   return result;
 }
@@ -669,18 +491,13 @@ async function measureLoad(scenario, ctx) {
 // per request (wrk counts only completed responses, so a few more lines than
 // requests are fine), or none when the access log is off?
 function checkAccessLog(spec, server, requests) {
-  let lines = 0;
   let text = '';
   try {
     text = readFileSync(server.logFile, 'utf8');
   } catch {
     // no file: no line
   }
-  // A request line of either format names the method and the status.
-  for (const line of text.split('\n')) if (line.includes('GET') && /\b200\b/.test(line)) lines++;
-  const ratio = requests ? lines / requests : NaN;
-  const ok = spec.accessLines ? ratio >= 0.98 && ratio <= 1.02 : lines === 0;
-  return { lines, requests, ratio, ok };
+  return accessLogCheck(countAccessLines(text), requests, Boolean(spec.accessLines));
 }
 
 // Cold start: from the request to its 200 while systemd-socket-activate
@@ -704,7 +521,7 @@ async function measureColdStart(scenario, ctx) {
       }
     }
   }
-  log(`  cold start medians: ${scenario.order.map((n) => `${n} ${fmtMs(median(pick(samples, n, 'ms')))} ms`).join(', ')}`);
+  log(`  cold start medians: ${scenario.order.map((n) => `${n} ${fmtMs(median(valuesOf(samples, n, 'ms')))} ms`).join(', ')}`);
   return samples;
 }
 
@@ -723,7 +540,7 @@ async function measureIdleRss(scenario, ctx) {
       }
     }
   }
-  log(`  idle RSS medians: ${scenario.order.map((n) => `${n} ${median(pick(samples, n, 'mb')).toFixed(1)} MB`).join(', ')}`);
+  log(`  idle RSS medians: ${scenario.order.map((n) => `${n} ${median(valuesOf(samples, n, 'mb')).toFixed(1)} MB`).join(', ')}`);
   return samples;
 }
 
@@ -740,12 +557,12 @@ function checkCleanExit(server, exit) {
   }
 }
 
-// TIME_WAIT entries in /proc/net/tcp{,6} (state 06, 4th field).
-function countTimeWait() {
+// TIME_WAIT entries in /proc/net/tcp and tcp6.
+function timeWaitSockets() {
   let count = 0;
   for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
     try {
-      for (const line of readFileSync(file, 'utf8').split('\n')) if (line.trim().split(/\s+/, 4)[3] === '06') count++;
+      count += countTimeWait(readFileSync(file, 'utf8'));
     } catch {
       // no such table
     }
@@ -753,16 +570,18 @@ function countTimeWait() {
   return count;
 }
 
-// A bench run just before this one (its close-mode rounds) leaves TIME_WAIT
-// sockets that slow chaussette's startup, which reads /proc/net/tcp. Wait for
-// them to expire (60 s on Linux), so that back-to-back runs measure alike.
+// A bench run just before this one (its close-mode rounds) leaves tens of
+// thousands of TIME_WAIT sockets for 60 s. chaussette reads /proc/net/tcp at
+// startup to check its socket, but now only up to the end of the listening
+// part, which comes before them; when there are more than `limit`, waiting
+// for them to expire still keeps back-to-back runs measured alike.
 async function waitForQuietTcpTable(limit = 1000, maxMs = 65_000) {
   const deadline = Date.now() + maxMs;
-  let count = countTimeWait();
+  let count = timeWaitSockets();
   if (count > limit) log(`waiting up to ${maxMs / 1000} s for ${count} TIME_WAIT sockets to expire`);
   while (count > limit && Date.now() < deadline) {
     await sleep(2000);
-    count = countTimeWait();
+    count = timeWaitSockets();
   }
   if (count > limit) log(`  warning: still ${count} TIME_WAIT sockets; cold start and RSS may be inflated`);
   return count;
@@ -774,10 +593,7 @@ function leftovers() {
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      // Fields after the ")" that ends the command name: state ppid pgrp ...
-      const pgrp = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
-      if (groups.has(pgrp)) found.push(Number(entry));
+      if (groups.has(processGroupFromStat(readFileSync(`/proc/${entry}/stat`, 'utf8')))) found.push(Number(entry));
     } catch {
       // exited while we looked
     }
@@ -786,140 +602,7 @@ function leftovers() {
 }
 
 // ---------------------------------------------------------------------------
-// Report
-
-function pick(samples, server, key) {
-  return samples.filter((s) => s.server === server).map((s) => s[key]);
-}
-
-function fmtRps(value) {
-  return Math.round(value).toString().padStart(6);
-}
-
-function fmtMs(value) {
-  return value.toFixed(2);
-}
-
-/** Per comparison, one row per mode and metric (plus cold start and RSS for http): medians, ratio, goal. */
-function summarize(scenario, result) {
-  const { rounds, cold, rss } = result;
-  const loadOf = (mode, field) => (name) => rounds.filter((r) => r.server === name).map((r) => r[mode][field]);
-  const rowsFor = ({ subject, reference, goals }) => {
-    const metric = (key, label, unit, values, format) => {
-      const ref = median(values(reference));
-      const sub = median(values(subject));
-      const ratio = sub / ref;
-      const goal = goals[key];
-      const ok = goal ? (goal.op === '>=' ? ratio >= goal.ratio : ratio <= goal.ratio) : null;
-      return { key, label, unit, reference: ref, subject: sub, ratio, goal: goal ? `${goal.op} ${goal.ratio}` : null, ok, format };
-    };
-    const rows = [];
-    for (const mode of scenario.modes) {
-      for (const m of METRICS) rows.push(metric(`${mode}${m.suffix}`, `${MODES[mode].label} ${m.label}`, m.unit, loadOf(mode, m.field), m.format));
-    }
-    if (cold) rows.push(metric('coldStartMs', 'cold start', 'ms', (name) => pick(cold, name, 'ms'), fmtMs));
-    if (rss) rows.push(metric('idleRssMb', 'idle RSS', 'MB', (name) => pick(rss, name, 'mb'), (v) => v.toFixed(1)));
-    return { subject, reference, rows };
-  };
-  return scenario.comparisons.map(rowsFor);
-}
-
-function table(rows) {
-  const widths = rows[0].map((_, col) => Math.max(...rows.map((row) => row[col].length)));
-  // Numbers right-aligned, words left-aligned.
-  const align = (cell, width) => (/^[\d.]+$/.test(cell) ? cell.padStart(width) : cell.padEnd(width));
-  const line = (row) => row.map((cell, col) => align(cell, widths[col])).join(' | ').trimEnd();
-  const [head, ...body] = rows;
-  return [line(head), widths.map((w) => '-'.repeat(w)).join('-|-'), ...body.map(line)].join('\n');
-}
-
-function clientLine(scenario) {
-  const client = scenario.client === 'h2load'
-    ? `h2load -t${config.threads} -c${config.connections} -m${config.h2Streams} -n<req/s of the warm-up x ${config.seconds} s> (${scenario.protocol})`
-    : `wrk -t${config.threads} -c${config.connections} -d${config.seconds}s${scenario.protocol === 'https' ? ' over https' : ''}`;
-  const extra = scenario.startup ? `; cold start x${config.cold}; idle RSS x${config.rss}` : '';
-  return `${client}, ${config.rounds} alternating rounds${extra}; medians`;
-}
-
-function printScenario(name, scenario, result, comparisons) {
-  console.log(`\n=== ${name}: ${scenario.title}`);
-  if (result.unavailable) {
-    console.log(`not available: ${result.unavailable}`);
-    return;
-  }
-  console.log(`${clientLine(scenario)}\n`);
-  const label = (server) => scenario.servers[server].label;
-  let met = 0;
-  let goals = 0;
-  for (const { subject, reference, rows } of comparisons) {
-    if (comparisons.length > 1) console.log(`${label(subject)} vs ${label(reference)}:`);
-    console.log(
-      table([
-        ['metric', label(reference), label(subject), 'ratio', 'goal', 'ok?'],
-        ...rows.map((m) => [`${m.label} (${m.unit})`, m.format(m.reference), m.format(m.subject), m.ratio.toFixed(3), m.goal ?? 'report', m.ok === null ? '' : m.ok ? 'yes' : 'NO']),
-      ]),
-    );
-    console.log('');
-    goals += rows.filter((m) => m.goal).length;
-    met += rows.filter((m) => m.ok).length;
-  }
-  if (goals > 0) console.log(`${met} of ${goals} goals met (ratio = ${comparisons.length > 1 ? 'first / second' : `${scenario.order[1]} / ${scenario.order[0]}`})`);
-
-  const modes = scenario.modes;
-  console.log('\nper round (req/s, p99 ms):');
-  console.log(
-    table([
-      ['round', 'server', ...modes.flatMap((m) => [`${MODES[m].label} req/s`, `${MODES[m].label} p99`]), 'errors'],
-      ...result.rounds.map((r) => [
-        String(r.round),
-        r.server,
-        ...modes.flatMap((m) => [String(Math.round(r[m].rps)), fmtMs(r[m].p99Ms)]),
-        modes.map((m) => r[m].socketErrors).filter(Boolean).join('; ') || 'none',
-      ]),
-    ]),
-  );
-  // The spread shows how much of a ratio the machine's own noise could explain.
-  console.log('\nspread over rounds (min..max):');
-  for (const mode of modes) {
-    for (const [field, format] of [['rps', Math.round], ['p99Ms', fmtMs], ['cpuUsPerRequest', (v) => v.toFixed(1)]]) {
-      const spread = scenario.order.map((server) => {
-        const values = result.rounds.filter((r) => r.server === server).map((r) => r[mode][field]);
-        return `${server} ${format(Math.min(...values))}..${format(Math.max(...values))}`;
-      });
-      console.log(`  ${mode} ${field}: ${spread.join(', ')}`);
-    }
-  }
-  for (const server of scenario.startup ? scenario.order : []) {
-    console.log(`\ncold start ${server} (ms): ${pick(result.cold, server, 'ms').map(fmtMs).join(' ')}`);
-    console.log(`idle RSS ${server} (MB): ${pick(result.rss, server, 'mb').map((v) => v.toFixed(1)).join(' ')}`);
-  }
-  if (result.accessChecks.length > 0) {
-    const bad = result.accessChecks.filter((c) => !c.ok);
-    console.log(`\naccess log check (lines with GET and 200 / requests served, after exit): ${result.accessChecks.map((c) => `${c.server} ${c.lines}/${c.requests}`).join(', ')}`);
-    console.log(bad.length === 0 ? '  every log held a line per request (none when off)' : `  FAILED for ${bad.map((c) => `${c.server} round ${c.round}`).join(', ')}: those figures do not measure a working access log`);
-  }
-}
-
-function scenarioRecord(name, scenario, result, comparisons, startedAt) {
-  const base = { date: startedAt.toISOString(), title: scenario.title, environment: environment(), config };
-  if (result.unavailable) return { ...base, available: false, reason: result.unavailable };
-  return {
-    ...base,
-    available: true,
-    client: clientLine(scenario),
-    servers: Object.fromEntries(scenario.order.map((server) => [server, scenario.servers[server].label])),
-    // Per comparison "subject/reference": each metric's medians, ratio and goal.
-    summary: Object.fromEntries(
-      comparisons.map(({ subject, reference, rows }) => [
-        `${subject}/${reference}`,
-        Object.fromEntries(rows.map(({ key, unit, reference: ref, subject: sub, ratio, goal, ok }) => [key, { unit, [reference]: ref, [subject]: sub, ratio, goal, ok }])),
-      ]),
-    ),
-    rounds: result.rounds,
-    ...(result.cold ? { coldStart: result.cold, idleRss: result.rss, tcpTimeWaitAtColdStart: result.timeWait } : {}),
-    ...(result.accessChecks.length ? { accessLogCheck: result.accessChecks } : {}),
-  };
-}
+// Results (the report's text and records: bench/lib/report.mjs)
 
 function environment() {
   const version = (command, args) => {
@@ -969,7 +652,7 @@ let loadAverageAtStart = null;
 async function main() {
   const names = selectedScenarios();
   // Scenarios this build cannot run are reported, not failed.
-  const unavailable = Object.fromEntries(names.map((name) => [name, SCENARIOS[name].unavailable?.() ?? null]));
+  const unavailable = Object.fromEntries(names.map((name) => [name, unavailableReason(SCENARIOS[name])]));
   const runnable = names.filter((name) => !unavailable[name]);
   checkPrerequisites(runnable);
   const estimate = estimatedSeconds(runnable);
@@ -997,9 +680,9 @@ async function main() {
     } else {
       result = {};
       if (scenario.startup) {
-        // Cold start and RSS first: the close-mode load leaves tens of
-        // thousands of TIME_WAIT sockets in /proc/net/tcp for 60 s, and
-        // chaussette reads that table at startup to check its socket.
+        // Cold start and RSS first, before this run's close-mode load
+        // leaves tens of thousands of TIME_WAIT sockets (see
+        // waitForQuietTcpTable).
         result.timeWait = await waitForQuietTcpTable();
         log(`${name}: cold start:`);
         result.cold = await measureColdStart(scenario, ctx);
@@ -1016,8 +699,10 @@ async function main() {
   const stray = leftovers();
   if (stray.length > 0) throw new Error(`processes left running after the bench: ${stray.join(', ')}`);
 
-  for (const { name, scenario, result, comparisons } of reports) printScenario(name, scenario, result, comparisons);
-  writeResults(Object.fromEntries(reports.map(({ name, scenario, result, comparisons, startedAt }) => [name, scenarioRecord(name, scenario, result, comparisons, startedAt)])));
+  for (const { name, scenario, result, comparisons } of reports) console.log(scenarioReport(name, scenario, result, comparisons, config));
+  writeResults(
+    Object.fromEntries(reports.map(({ name, scenario, result, comparisons, startedAt }) => [name, scenarioRecord(scenario, result, comparisons, { startedAt, environment: environment(), config })])),
+  );
 }
 
 main().then(

@@ -1,0 +1,219 @@
+// @ts-check
+// What bench/run.mjs measures: each scenario names its servers (a script run
+// by the same Node binary, with arguments from the run's context:
+// certificate, key, log file), the order they take turns in, the load modes,
+// and which server is compared with which. Goals are ratios subject /
+// reference; a metric without a goal is reported only. Data only: running
+// them is run.mjs's job.
+
+/** chaussette's command, relative to the repository's root. */
+export const CHAUSSETTE = 'dist/bin.cjs';
+
+/** @typedef {'keepAlive' | 'close' | 'multiplexed'} Mode */
+/** @typedef {{ op: '>=' | '<=', ratio: number }} Goal */
+/** @typedef {Record<string, Goal>} Goals keyed `${mode}${metric suffix}`, or coldStartMs, idleRssMb */
+/** @typedef {{ tmp: string, cert?: string, key?: string, logFile?: string }} ServerContext */
+/**
+ * @typedef {object} ServerSpec
+ * @property {string} label
+ * @property {string} script what Node runs, relative to the repository's root
+ * @property {(ctx: ServerContext) => (string | undefined)[]} args its arguments; what ctx lacks is a scenario's mistake
+ * @property {boolean} [logFile] gets a fresh log file per instance (ctx.logFile)
+ * @property {boolean} [accessLines] its log file must hold a line per request
+ */
+/** @typedef {{ subject: string, reference: string, goals: Goals }} Comparison */
+/**
+ * @typedef {object} Scenario
+ * @property {string} title
+ * @property {'wrk' | 'h2load'} client
+ * @property {'http' | 'https' | 'h2' | 'h2c'} protocol
+ * @property {Mode[]} modes
+ * @property {Record<string, ServerSpec>} servers
+ * @property {string[]} order the servers' turns, reference first
+ * @property {Comparison[]} comparisons
+ * @property {boolean} [startup] cold start and idle RSS too
+ * @property {string} [requiresFlag] a flag chaussette's --help must list, or the scenario is not available
+ */
+
+// keep-alive and close: wrk; multiplexed: h2load, many streams per connection.
+/** @type {Record<Mode, { label: string }>} */
+export const MODES = {
+  keepAlive: { label: 'keep-alive' },
+  close: { label: 'close' },
+  multiplexed: { label: 'h2 multiplexed' },
+};
+
+/**
+ * What each load run yields (field), the suffix of its goal's key, and how
+ * the report shows it.
+ * @type {{ field: 'rps' | 'p99Ms' | 'cpuUsPerRequest', suffix: string, label: string, unit: string, format: (v: number) => string }[]}
+ */
+export const METRICS = [
+  { field: 'rps', suffix: 'Rps', label: 'throughput', unit: 'req/s', format: (v) => Math.round(v).toString() },
+  { field: 'p99Ms', suffix: 'P99', label: 'p99 latency', unit: 'ms', format: (v) => v.toFixed(2) },
+  { field: 'cpuUsPerRequest', suffix: 'Cpu', label: 'CPU per request', unit: 'us', format: (v) => v.toFixed(1) },
+];
+
+/** @type {Goals} */
+export const HTTP_GOALS = {
+  keepAliveRps: { op: '>=', ratio: 0.97 },
+  keepAliveP99: { op: '<=', ratio: 1.1 },
+  closeRps: { op: '>=', ratio: 0.97 },
+  closeP99: { op: '<=', ratio: 1.1 },
+  // Server CPU time per request: the noise-resistant form of the throughput
+  // goal (on a shared VM, throughput swings 2x between runs; CPU per request
+  // barely moves). 1 / 0.97 = 1.03.
+  keepAliveCpu: { op: '<=', ratio: 1.03 },
+  closeCpu: { op: '<=', ratio: 1.03 },
+  coldStartMs: { op: '<=', ratio: 1.35 },
+  idleRssMb: { op: '<=', ratio: 1.2 },
+};
+
+// chaussette wraps node:http2 a little more than node:http: per session a
+// 'close' listener and a place in the map the drain reads, per request the
+// Host header from :authority, and a sweep once a second for idle sessions
+// (src/backends/http2.ts). Hence 5 %, not 3 %.
+/** @type {Goals} */
+export const H2_GOALS = {
+  multiplexedRps: { op: '>=', ratio: 0.95 },
+  multiplexedP99: { op: '<=', ratio: 1.1 },
+  multiplexedCpu: { op: '<=', ratio: 1.05 },
+};
+
+// The access log's own cost, against the same chaussette with it off: a
+// line per request, buffered, should cost at most 10 % of a hello request
+// served with keep-alive (the cheapest request there is, so the worst case
+// for the ratio); with a new connection per request, at most 5 %.
+/** @type {Goals} */
+export const ACCESS_LOG_GOALS = {
+  keepAliveRps: { op: '>=', ratio: 0.9 },
+  keepAliveCpu: { op: '<=', ratio: 1.11 },
+  closeRps: { op: '>=', ratio: 0.95 },
+  closeCpu: { op: '<=', ratio: 1.05 },
+};
+
+/**
+ * The goals whose key matches.
+ * @param {Goals} goals
+ * @param {RegExp} pattern
+ * @returns {Goals}
+ */
+export function pickGoals(goals, pattern) {
+  return Object.fromEntries(Object.entries(goals).filter(([key]) => pattern.test(key)));
+}
+
+/** @type {ServerSpec} */
+const bareHttp = { label: 'bare node:http', script: 'bench/bare-hello.mjs', args: () => [] };
+/**
+ * @param {string} label
+ * @param {(ctx: ServerContext) => (string | undefined)[]} args
+ * @returns {ServerSpec}
+ */
+const chaussette = (label, args) => ({ label, script: CHAUSSETTE, args: (ctx) => ['--log-level', 'warn', ...args(ctx)] });
+/** @param {ServerContext} ctx */
+const tlsArgs = (ctx) => ['--certfile', ctx.cert, '--keyfile', ctx.key];
+// At the default log level, unlike the other scenarios: should access
+// records go through the logger, --log-level warn would drop them (the line
+// check would catch it, but the scenario would measure nothing).
+/**
+ * @param {'off' | 'common' | 'json'} format
+ * @returns {ServerSpec}
+ */
+const accessLog = (format) => ({
+  label: `chaussette access log ${format}`,
+  script: CHAUSSETTE,
+  args: (ctx) => ['--access-log', format, '--log-output', ctx.logFile],
+  logFile: true,
+  // A line per request, or none at all when off.
+  accessLines: format !== 'off',
+});
+
+/** @type {Record<string, Scenario>} */
+export const SCENARIOS = {
+  http: {
+    title: 'chaussette vs bare node:http, hello app on fd 3 from systemd-socket-activate',
+    client: 'wrk',
+    protocol: 'http',
+    modes: ['keepAlive', 'close'],
+    servers: { bare: bareHttp, chaussette: chaussette('chaussette', () => []) },
+    order: ['bare', 'chaussette'],
+    comparisons: [{ subject: 'chaussette', reference: 'bare', goals: HTTP_GOALS }],
+    startup: true,
+  },
+  https: {
+    title: 'chaussette --backend https vs bare node:https, self-signed P-256 certificate',
+    client: 'wrk',
+    protocol: 'https',
+    modes: ['keepAlive', 'close'],
+    servers: {
+      bare: { label: 'bare node:https', script: 'bench/bare-hello-https.mjs', args: (ctx) => [ctx.cert, ctx.key] },
+      chaussette: chaussette('chaussette https', (ctx) => ['--backend', 'https', ...tlsArgs(ctx)]),
+    },
+    order: ['bare', 'chaussette'],
+    // Both do the same TLS work; what is left is chaussette's HTTP/1.1 wrapping, as for http.
+    comparisons: [{ subject: 'chaussette', reference: 'bare', goals: pickGoals(HTTP_GOALS, /^(keepAlive|close)/) }],
+  },
+  h2: {
+    title: 'chaussette --backend http2 (TLS, ALPN h2) vs bare node:http2 secure server, compatibility API',
+    client: 'h2load',
+    protocol: 'h2',
+    modes: ['multiplexed'],
+    servers: {
+      bare: { label: 'bare node:http2 TLS', script: 'bench/bare-hello-http2.mjs', args: (ctx) => [ctx.cert, ctx.key] },
+      chaussette: chaussette('chaussette http2 TLS', (ctx) => ['--backend', 'http2', ...tlsArgs(ctx)]),
+    },
+    order: ['bare', 'chaussette'],
+    comparisons: [{ subject: 'chaussette', reference: 'bare', goals: H2_GOALS }],
+  },
+  h2c: {
+    title: 'chaussette --backend http2 (cleartext h2c) vs bare node:http2, compatibility API',
+    client: 'h2load',
+    protocol: 'h2c',
+    modes: ['multiplexed'],
+    servers: {
+      bare: { label: 'bare node:http2 h2c', script: 'bench/bare-hello-http2.mjs', args: () => [] },
+      chaussette: chaussette('chaussette http2 h2c', () => ['--backend', 'http2']),
+    },
+    order: ['bare', 'chaussette'],
+    comparisons: [{ subject: 'chaussette', reference: 'bare', goals: H2_GOALS }],
+  },
+  'access-log': {
+    title: 'chaussette --access-log common / json vs --access-log off (same --log-output file), and vs bare node:http',
+    client: 'wrk',
+    protocol: 'http',
+    modes: ['keepAlive', 'close'],
+    servers: { bare: bareHttp, off: accessLog('off'), common: accessLog('common'), json: accessLog('json') },
+    order: ['bare', 'off', 'common', 'json'],
+    comparisons: [
+      { subject: 'common', reference: 'off', goals: ACCESS_LOG_GOALS },
+      { subject: 'json', reference: 'off', goals: ACCESS_LOG_GOALS },
+      { subject: 'off', reference: 'bare', goals: {} },
+      { subject: 'common', reference: 'bare', goals: {} },
+      { subject: 'json', reference: 'bare', goals: {} },
+    ],
+    // The option comes with the access log; a build without it cannot run this.
+    requiresFlag: '--access-log',
+  },
+};
+
+// BENCH_ONLY names: the scenarios, plus http2 for both of its forms.
+/** @type {Record<string, string[]>} */
+export const ALIASES = { http2: ['h2', 'h2c'] };
+
+/**
+ * The scenarios BENCH_ONLY names (all when unset or blank), in the order of
+ * SCENARIOS: http first, so cold start sees a quiet TCP table. Throws on an
+ * unknown name, with the known ones.
+ * @param {string | undefined} only
+ * @returns {string[]}
+ */
+export function selectScenarios(only) {
+  if (only === undefined || only.trim() === '') return Object.keys(SCENARIOS);
+  const chosen = new Set();
+  for (const name of only.split(/[\s,]+/).filter(Boolean)) {
+    const names = ALIASES[name] ?? (SCENARIOS[name] ? [name] : null);
+    if (!names) throw new Error(`BENCH_ONLY: unknown scenario ${JSON.stringify(name)}; known: ${[...Object.keys(SCENARIOS), ...Object.keys(ALIASES)].join(', ')}`);
+    for (const n of names) chosen.add(n);
+  }
+  return Object.keys(SCENARIOS).filter((name) => chosen.has(name));
+}
