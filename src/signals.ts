@@ -15,7 +15,7 @@
 
 import { constants } from 'node:os';
 import { describeError, ExitCode } from './errors.js';
-import type { Logger } from './log.js';
+import type { Logger } from 'pino';
 
 /** What each signal does, as --help prints it and README and the man page say it (test/docs.test.ts). */
 export const SIGNAL_HELP: ReadonlyArray<{ signal: string; single: string; primary: string; worker: string }> = [
