@@ -1,13 +1,12 @@
 // --access-log: real requests through the real CLI, and the exact lines they
 // leave in the log; off unless asked for; batched, yet never lost on a stop.
 import t from 'tap';
-import { execFileSync } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FLUSH_AFTER_MS, LineBatch, PIPE_BUF } from '../src/logs/batch.js';
-import { cleanEnv, FIXTURES, type LogLine, request, serve, waitForArrival, waitForLine, waitUntil } from './helpers.js';
+import { cleanEnv, FIXTURES, listeningPort, type LogLine, request, serve, waitForArrival, waitForLine, waitUntil } from './helpers.js';
 
 const FAULTY = join(FIXTURES, 'apps', 'faulty.mjs');
 const SLOW = join(FIXTURES, 'apps', 'slow.mjs');
@@ -49,15 +48,7 @@ t.test('--access-log combined: referer and user agent, quotes escaped', async (t
 t.test('--access-log json: a pino record with the request, whatever --log-level says', async (t) => {
   const running = await serve(t, ['--access-log', 'json', '--log-level', 'warn', FAULTY], { env, waitReady: false });
   // --log-level warn hides "Serving on": ask ss(8) which port the process listens on.
-  const port = await waitUntil(
-    () => {
-      if (running.closed()) throw new Error(`chaussette exited: ${running.stderr()}`);
-      const ss = execFileSync('ss', ['-ltnpH'], { encoding: 'utf8' });
-      return Number(new RegExp(`127\\.0\\.0\\.1:(\\d+) .*pid=${running.child.pid},`).exec(ss)?.[1] ?? 0);
-    },
-    5000,
-    'chaussette to listen',
-  );
+  const port = await listeningPort(running);
   t.equal((await request({ port, path: '/fine?x=1', headers: { 'user-agent': 'test-agent' } })).status, 200);
   t.equal((await request({ port, path: '/throw' })).status, 500);
   const access = await waitForLine(running, (line) => line.msg === 'access' && line.url === '/throw');

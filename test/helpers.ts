@@ -373,6 +373,23 @@ export function serverConnections(port: number): Array<{ peerPort: number; pids:
     }));
 }
 
+/**
+ * The TCP port `running` listens on, once ss(8) shows it listening: for a
+ * process whose log does not say (--log-level warn hides "Serving on").
+ */
+export function listeningPort(running: Running, timeoutMs = 5000): Promise<number> {
+  return waitUntil(
+    () => {
+      const ss = execFileSync('ss', ['-ltnpH'], { encoding: 'utf8' });
+      const port = Number(new RegExp(`:(\\d+) .*pid=${running.child.pid},`).exec(ss)?.[1] ?? 0);
+      if (port || !running.closed()) return port;
+      throw new Error(`chaussette exited without listening: ${running.stderr()}`);
+    },
+    timeoutMs,
+    `pid ${running.child.pid} to listen`,
+  );
+}
+
 /** parseCommandLine() with a pretend file system: `files` maps a path to its text; any other file is missing. */
 export function parse(argv: string[], env: NodeJS.ProcessEnv = {}, files: Record<string, string> = {}): Options {
   const result = parseCommandLine(argv, env, '0.0.0', (path, optional) => {
