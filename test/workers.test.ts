@@ -8,7 +8,7 @@ import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cleanEnv, FIXTURES, freePort, PASS_FD, request, ROOT, type Running, runToExit, serve, serverConnections, startChaussette, waitForArrival, waitForLine, waitUntil } from './helpers.js';
-import { runLoad } from './load.js';
+import { loadConnected, runLoad } from './load.js';
 import { startReceiver } from './notify-receiver.js';
 
 const PID_APP = join(FIXTURES, 'apps', 'pid.mjs');
@@ -62,7 +62,7 @@ t.test('SIGHUP under load replaces every worker, one at a time, and no request f
   const { running, port } = await startPool(t, ['--workers', '2', PID_APP]);
   const first = pidsIn(running.lines.find((line) => line.msg.startsWith('Using http backend')));
   const load = runLoad({ port }, 8000, 3, 3);
-  await waitUntil(() => serverConnections(port).length > 0, 5000, 'the load client to connect');
+  await loadConnected({ port });
   running.child.kill('SIGHUP');
   const reloaded = await waitForLine(running, (line) => line.msg.startsWith('Reloaded: 2 new workers'), 10_000);
   // Each new worker must answer before the next reload replaces it: one holding a connection will.
