@@ -239,8 +239,15 @@ t.test('watchdog: a stuck worker is killed and replaced while a healthy one keep
 t.test('watchdog: with no healthy worker the pings stop, and resume once one serves', async (t) => {
   const { receiver, running, port, from } = await watchdogPool(t, 1);
   void request({ port, path: '/block?ms=6000', agent: false }).catch(() => undefined);
-  t.ok(await waitForLine(running, (line) => line.level === 50 && /^Watchdog: not pinging, no worker/.test(line.msg), 5000), 'says why it stopped pinging');
+  const stopped = await waitForLine(running, (line) => line.level === 50 && /^Watchdog: not pinging, no worker/.test(line.msg), 5000);
+  t.ok(stopped, 'says why it stopped pinging');
   t.ok(await waitForLine(running, (line) => line.msg === 'Watchdog: healthy again; pinging', 5000), 'pings again once the new worker serves');
+  // The ping that resumes comes through the receiver, which can lag the log line: wait for it, do not just look.
+  const stoppedAt = stopped.time;
+  if (typeof stoppedAt !== 'number') throw new Error(`no time in ${JSON.stringify(stopped)}`);
+  await waitUntil(() => receiver.messages.some((m) => m.fields.WATCHDOG === '1' && m.at > stoppedAt), 5000, 'the first ping after the stop', {
+    wake: receiver.onMessage,
+  });
   const pings = receiver.messages.slice(from).filter((m) => m.fields.WATCHDOG === '1').map((m) => m.at);
   const gaps = pings.slice(1).map((at, i) => at - pings[i]!);
   t.ok(Math.max(...gaps) >= 1000, `a gap of at least WatchdogSec, so systemd would have stepped in (longest ${Math.round(Math.max(...gaps))} ms)`);
