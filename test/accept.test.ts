@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { Agent } from 'node:http';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { CLI, FIXTURES, freePort, request, type Running, sleep, startChaussette, stdioWith, waitForLine } from './helpers.js';
+import { CLI, FIXTURES, freePort, onEvent, request, type Running, sleep, startChaussette, stdioWith, waitForArrival, waitForLine, waitUntil } from './helpers.js';
 
 const PID_APP = join(FIXTURES, 'apps', 'pid.mjs');
 
@@ -22,11 +22,12 @@ function hasExited(pid: number): boolean {
   }
 }
 
-async function waitExited(pid: number, timeoutMs = 5000): Promise<boolean> {
-  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await sleep(25)) {
-    if (hasExited(pid)) return true;
-  }
-  return false;
+/** Whether `pid` exits within the time (nothing tells this process when an activator's child exits). */
+function waitExited(pid: number, timeoutMs = 5000): Promise<boolean> {
+  return waitUntil(() => hasExited(pid), timeoutMs, `process ${pid} to exit`).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** systemd-socket-activate in per-connection mode, running chaussette with the pid app for each connection. */
@@ -37,9 +38,9 @@ async function acceptOnPort(t: Test): Promise<{ port: number; activator: Running
     waitReady: false,
   });
   t.teardown(() => activator.stop('SIGKILL'));
-  for (const deadline = Date.now() + 5000; !activator.stderr().includes('Listening on'); await sleep(20)) {
-    if (Date.now() > deadline) throw new Error(`systemd-socket-activate did not listen: ${activator.stderr()}`);
-  }
+  await waitUntil(() => activator.stderr().includes('Listening on'), 5000, () => `systemd-socket-activate to listen: ${activator.stderr()}`, {
+    wake: activator.onChange,
+  });
   return { port, activator };
 }
 
@@ -68,6 +69,9 @@ t.test('keep-alive on an accepted connection: its requests all go to the one pro
   for (let i = 0; i < 3; i++) answers.push((await request({ port, path: '/', agent })).body);
   t.equal(new Set(answers).size, 1, 'three requests, one process');
   const pid = Number(answers[0]);
+  // Not a wait for an event: proof that the process does not exit while its
+  // connection is open. Nothing marks "would have exited by now"; 200 ms is
+  // ample for the exit that follows a close (see the test above).
   await sleep(200);
   t.notOk(hasExited(pid), 'still serving while the connection is open');
   agent.destroy();
@@ -81,13 +85,15 @@ t.test('a socketpair end on fd 3 is served as one connection, and SIGTERM lets i
   let received = '';
   socket.setEncoding('utf8').on('data', (chunk: string) => (received += chunk));
   socket.write('GET /?ms=0 HTTP/1.1\r\nHost: x\r\n\r\n');
-  for (const deadline = Date.now() + 3000; !received.includes(`\r\n\r\n${running.child.pid}\n`) && Date.now() < deadline; ) await sleep(20);
+  await waitUntil(() => received.includes(`\r\n\r\n${running.child.pid}\n`), 3000, () => `the answer on the socketpair: ${JSON.stringify(received)}`, {
+    wake: onEvent(socket, 'data'),
+  });
   t.match(received, /^HTTP\/1\.1 200 OK\r\n/);
   t.match(received, /Connection: keep-alive/i, 'the connection stays open for more');
 
   received = '';
   socket.write('GET /?ms=800 HTTP/1.1\r\nHost: x\r\n\r\n');
-  await sleep(200);
+  await waitForArrival(running, '/?ms=800');
   running.child.kill('SIGTERM');
   t.equal(await running.exited, 0);
   t.match(received, /^HTTP\/1\.1 200 OK\r\n/, 'the request in flight at SIGTERM was answered');

@@ -1,17 +1,15 @@
 // --access-log: real requests through the real CLI, and the exact lines they
 // leave in the log; off unless asked for; batched, yet never lost on a stop.
 import t from 'tap';
-import { execFileSync } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FLUSH_AFTER_MS, LineBatch, PIPE_BUF } from '../src/logs/batch.js';
-import { cleanEnv, FIXTURES, type LogLine, request, sleep, startChaussette, waitForLine } from './helpers.js';
+import { cleanEnv, FIXTURES, listeningPort, type LogLine, request, serve, waitForArrival, waitForLine, waitUntil } from './helpers.js';
 
 const FAULTY = join(FIXTURES, 'apps', 'faulty.mjs');
 const SLOW = join(FIXTURES, 'apps', 'slow.mjs');
-const serve = ['--host', '127.0.0.1', '--port', '0'];
 /** UTC-7 all year (POSIX signs are inverted): the offset in the lines is known. */
 const env = cleanEnv({ TZ: 'Etc/GMT+7' });
 const CLF_TIME = String.raw`\[\d{2}/(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)/\d{4}:\d{2}:\d{2}:\d{2} -0700\]`;
@@ -19,8 +17,7 @@ const clf = (rest: string) => new RegExp(`^127\\.0\\.0\\.1 - - ${CLF_TIME} ${res
 const accessLines = (lines: LogLine[]) => lines.filter((line) => line.level === 0).map((line) => line.msg);
 
 t.test('--access-log common: one Common Log Format line per request', async (t) => {
-  const running = await startChaussette([...serve, '--access-log', 'common', FAULTY], { env });
-  t.teardown(() => running.stop('SIGKILL'));
+  const running = await serve(t, ['--access-log', 'common', FAULTY], { env });
   const port = running.port();
   t.equal((await request({ port, path: '/fine?q=%22a%20b%22' })).status, 200);
   t.equal((await request({ port, path: '/throw' })).status, 500);
@@ -38,8 +35,7 @@ t.test('--access-log common: one Common Log Format line per request', async (t) 
 });
 
 t.test('--access-log combined: referer and user agent, quotes escaped', async (t) => {
-  const running = await startChaussette([...serve, '--access-log', 'combined', FAULTY], { env });
-  t.teardown(() => running.stop('SIGKILL'));
+  const running = await serve(t, ['--access-log', 'combined', FAULTY], { env });
   await request({ port: running.port(), path: '/fine', headers: { referer: 'http://example.test/', 'user-agent': 'agent "007"' } });
   await request({ port: running.port(), path: '/fine' });
   await waitForLine(running, (line) => line.msg.endsWith('"-" "-"'));
@@ -50,15 +46,9 @@ t.test('--access-log combined: referer and user agent, quotes escaped', async (t
 });
 
 t.test('--access-log json: a pino record with the request, whatever --log-level says', async (t) => {
-  const running = await startChaussette([...serve, '--access-log', 'json', '--log-level', 'warn', FAULTY], { env, waitReady: false });
-  t.teardown(() => running.stop('SIGKILL'));
-  await sleep(50);
+  const running = await serve(t, ['--access-log', 'json', '--log-level', 'warn', FAULTY], { env, waitReady: false });
   // --log-level warn hides "Serving on": ask ss(8) which port the process listens on.
-  let port = 0;
-  for (let i = 0; i < 200 && !port; i++, await sleep(25)) {
-    const ss = execFileSync('ss', ['-ltnpH'], { encoding: 'utf8' });
-    port = Number(new RegExp(`127\\.0\\.0\\.1:(\\d+) .*pid=${running.child.pid},`).exec(ss)?.[1] ?? 0);
-  }
+  const port = await listeningPort(running);
   t.equal((await request({ port, path: '/fine?x=1', headers: { 'user-agent': 'test-agent' } })).status, 200);
   t.equal((await request({ port, path: '/throw' })).status, 500);
   const access = await waitForLine(running, (line) => line.msg === 'access' && line.url === '/throw');
@@ -85,30 +75,28 @@ t.test('--access-log json: a pino record with the request, whatever --log-level 
 });
 
 t.test('off by default: no access line', async (t) => {
-  const running = await startChaussette([...serve, FAULTY], { env });
-  t.teardown(() => running.stop('SIGKILL'));
+  const running = await serve(t, [FAULTY], { env });
   for (const path of ['/fine', '/throw', '/fine']) await request({ port: running.port(), path });
-  await sleep(FLUSH_AFTER_MS * 3);
+  // No pause for a batch to go out: what is batched is written at the exit at the latest.
   t.equal(await running.stop(), 0);
   t.same(running.lines.filter((line) => line.level === 0 || line.msg === 'access'), [], 'only log records');
   t.ok(running.lines.some((line) => line.msg.startsWith('request failed')), 'the log itself is there');
 });
 
 t.test('a request answered during the SIGTERM drain is logged before the exit; one cut by the client is logged as such', async (t) => {
-  const running = await startChaussette([...serve, '--access-log', 'json', SLOW], { env });
-  t.teardown(() => running.stop('SIGKILL'));
+  const running = await serve(t, ['--access-log', 'json', SLOW], { env });
   const port = running.port();
-  // Cut by the client after 100 ms: nothing was sent yet.
-  await new Promise<void>((resolve) => {
-    const req = httpRequest({ host: '127.0.0.1', port, path: '/?ms=2000', agent: false });
-    req.on('error', () => resolve());
-    req.end();
-    setTimeout(() => req.destroy(), 100);
-  });
+  // Cut by the client once the app has it: nothing was sent yet.
+  const req = httpRequest({ host: '127.0.0.1', port, path: '/?ms=2000', agent: false });
+  const failed = new Promise<void>((resolve) => req.on('error', () => resolve()));
+  req.end();
+  await waitForArrival(running, '/?ms=2000');
+  req.destroy();
+  await failed;
   const cut = await waitForLine(running, (line) => line.msg === 'access');
   t.match(cut, { url: '/?ms=2000', status: 499, bytes: 0, aborted: true });
   const answer = request({ port, path: '/?ms=700' });
-  await sleep(200);
+  await waitForArrival(running, '/?ms=700');
   running.child.kill('SIGTERM');
   t.equal((await answer).status, 200, 'answered during the drain');
   t.equal(await running.exited, 0);
@@ -122,13 +110,18 @@ t.test('--workers 2 --log-output FILE: each worker logs its own requests, none l
   const dir = mkdtempSync(join(tmpdir(), 'chaussette-access-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'app.log');
-  const running = await startChaussette([...serve, '--workers', '2', '--access-log', 'common', '--log-output', file, FAULTY], { env, waitReady: false });
-  t.teardown(() => running.stop('SIGKILL'));
-  let port = 0;
-  for (let i = 0; i < 500 && !port; i++, await sleep(20)) {
-    const text = (() => { try { return readFileSync(file, 'utf8'); } catch { return ''; } })();
-    if (/Using http backend/.test(text)) port = Number(/Serving on 127\.0\.0\.1:(\d+)/.exec(text)![1]);
-  }
+  const running = await serve(t, ['--workers', '2', '--access-log', 'common', '--log-output', file, FAULTY], { env, waitReady: false });
+  const port = await waitUntil(
+    () => {
+      const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+      if (/Using http backend/.test(text)) return Number(/Serving on 127\.0\.0\.1:(\d+)/.exec(text)![1]);
+      if (running.closed()) throw new Error(`chaussette exited: ${text}${running.stderr()}`);
+      return 0;
+    },
+    10_000,
+    `"Using http backend" in ${file}`,
+    { wake: running.onChange },
+  );
   const sent = 40;
   const pids = new Set<string>();
   await Promise.all(Array.from({ length: sent }, async () => pids.add((await request({ port, path: '/fine' })).body)));
@@ -145,7 +138,7 @@ t.test('LineBatch: one write per PIPE_BUF or per pause', async (t) => {
   for (let i = 0; i < 100; i++) batch.push(line);
   t.same(writes.map((text) => text.length), [4000, 4000], 'two full batches went out at once, none above PIPE_BUF');
   t.ok(writes.every((text) => text.length <= PIPE_BUF));
-  await sleep(FLUSH_AFTER_MS + 50);
+  await waitUntil(() => writes.length > 2, FLUSH_AFTER_MS + 50, 'the rest of the batch after a pause');
   t.same(writes.map((text) => text.length), [4000, 4000, 2000], 'the rest after a pause');
   t.ok(process.listeners('exit').length > 0, 'what is left at exit is written then (see the drain test)');
 });

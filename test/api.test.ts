@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { createNotifier, listenTargets, registerBackend, serve } from 'chaussette';
-import { cleanEnv, FIXTURES, freePort, request, ROOT, runToExit, sleep, startChaussette } from './helpers.js';
+import { cleanEnv, FIXTURES, freePort, onEvent, request, ROOT, runToExit, serve as serveCli, waitUntil } from './helpers.js';
 import { startReceiver } from './notify-receiver.js';
 
 const ENTRY = join(FIXTURES, 'api', 'entry.mjs');
@@ -26,8 +26,13 @@ function startEntry(port: number, env: NodeJS.ProcessEnv) {
   });
   const events: Event[] = [];
   let stderr = '';
+  let buffered = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    for (const line of chunk.split('\n').filter(Boolean)) {
+    buffered += chunk;
+    for (let newline; (newline = buffered.indexOf('\n')) >= 0; ) {
+      const line = buffered.slice(0, newline);
+      buffered = buffered.slice(newline + 1);
+      if (!line) continue;
       try {
         events.push(JSON.parse(line) as Event);
       } catch {
@@ -37,7 +42,8 @@ function startEntry(port: number, env: NodeJS.ProcessEnv) {
   });
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, events, exited, stderr: () => stderr };
+  const onChange = [onEvent(child.stdout, 'data'), onEvent(child.stderr, 'data'), onEvent(child, 'exit')];
+  return { child, events, exited, stderr: () => stderr, onChange };
 }
 
 t.test('serve() in a program of its own: the socket systemd handed over, READY=1, and a drain on SIGTERM', async (t) => {
@@ -46,9 +52,7 @@ t.test('serve() in a program of its own: the socket systemd handed over, READY=1
   const port = await freePort();
   const entry = startEntry(port, { NOTIFY_SOCKET: receiver.address });
   t.teardown(() => entry.child.kill('SIGKILL'));
-  for (const deadline = Date.now() + 5000; !entry.stderr().includes('Listening on'); await sleep(20)) {
-    if (Date.now() > deadline) throw new Error(`systemd-socket-activate did not listen: ${entry.stderr()}`);
-  }
+  await waitUntil(() => entry.stderr().includes('Listening on'), 5000, () => `systemd-socket-activate to listen: ${entry.stderr()}`, { wake: entry.onChange });
   const first = await request({ port, path: '/' });
   t.equal(first.status, 200);
   t.match(first.body, /^answered by \d+ after 0 ms\n$/);
@@ -58,7 +62,9 @@ t.test('serve() in a program of its own: the socket systemd handed over, READY=1
   t.match(ready.fields.STATUS, new RegExp(`^Serving 127\\.0\\.0\\.1:${port}`));
 
   const slow = request({ port, path: '/?ms=800' });
-  await sleep(150);
+  await waitUntil(() => entry.events.some((event) => event.event === 'arrived' && event.url === '/?ms=800'), 5000, 'the slow request to arrive', {
+    wake: entry.onChange,
+  });
   entry.child.kill('SIGTERM');
   await receiver.waitFor('STOPPING', '1');
   const answer = await slow;
@@ -119,8 +125,7 @@ t.test('serve() in this process: options checked like the command line, stop() d
 
 t.test('registerBackend(): a third-party backend, from a --require module, for the command and its workers', async (t) => {
   for (const extra of [[], ['--workers', '2']]) {
-    const running = await startChaussette(['--host', '127.0.0.1', '--port', '0', '--require', TAGGED, '--backend', 'tagged', ...extra]);
-    t.teardown(() => running.stop('SIGKILL'));
+    const running = await serveCli(t, ['--require', TAGGED, '--backend', 'tagged', ...extra]);
     const answer = await request({ port: running.port() });
     t.equal(answer.body, 'Hello from chaussette\n');
     t.match(answer.headers['x-backend'], /^tagged by \d+$/, `served by the registered backend ${extra.join(' ')}`);

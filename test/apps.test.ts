@@ -1,13 +1,8 @@
 // Real apps and frameworks (dev dependencies), each answering real requests
 // through the real CLI; and failures inside an app staying inside one request.
-import t, { type Test } from 'tap';
-import { rawExchange, request, startChaussette, waitForLine, type Running } from './helpers.js';
+import t from 'tap';
+import { rawExchange, request, serve, waitForLine, type Running } from './helpers.js';
 
-async function serve(t: Test, args: string[]): Promise<Running> {
-  const running = await startChaussette(['--host', '127.0.0.1', '--port', '0', ...args]);
-  t.teardown(() => running.stop());
-  return running;
-}
 const applicationLine = (running: Running) => running.lines.find((line) => line.msg.startsWith('Application is'))?.msg;
 
 t.test('Express', async (t) => {
@@ -49,8 +44,7 @@ t.test('a CommonJS factory called with the extra args', async (t) => {
 });
 
 t.test('an ESM-only package, by name with an export, resolved from the working directory', async (t) => {
-  const running = await startChaussette(['--host', '127.0.0.1', '--port', '0', 'greeter-app:createApp', 'a', 'b'], { cwd: 'test/fixtures' });
-  t.teardown(() => running.stop());
+  const running = await serve(t, ['greeter-app:createApp', 'a', 'b'], { cwd: 'test/fixtures' });
   t.equal((await request({ port: running.port() })).body, 'greeter a,b\n');
 });
 

@@ -1,7 +1,7 @@
 // The https and http2 backends, with real TLS handshakes (certificates made
 // by openssl) and real clients: curl, node:https and node:http2. Every app
 // shape is served on every backend.
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { execFile } from 'node:child_process';
 import { copyFileSync, writeFileSync } from 'node:fs';
 import { connect as connectHttp2, type ClientHttp2Session } from 'node:http2';
@@ -10,8 +10,10 @@ import type { TLSSocket } from 'node:tls';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { makeCertificates, read } from './certificates.js';
-import { cleanEnv, FIXTURES, ROOT, runToExit, sleep, startChaussette, type Running } from './helpers.js';
+import { cleanEnv, FIXTURES, ROOT, runToExit, serve, waitForArrival, waitForLine } from './helpers.js';
 
+// Fourteen cases of real TLS processes: about 25 s alone, over 100 s seen on a loaded 2-core machine.
+t.setTimeout(240_000);
 const certs = makeCertificates();
 t.teardown(certs.remove);
 const tlsArgs = ['--certfile', certs.cert, '--keyfile', certs.key];
@@ -28,12 +30,6 @@ const SHAPES: Array<{ app: string[]; body: RegExp }> = [
   { app: ['examples/factory.cjs:createApp', 'Bonjour'], body: /^Bonjour from a factory\n$/ },
   { app: [join(FIXTURES, 'apps', 'server-instance.cjs')], body: /^from an http\.Server\n$/ },
 ];
-
-async function serve(t: Test, args: string[], env?: NodeJS.ProcessEnv): Promise<Running> {
-  const running = await startChaussette(['--host', '127.0.0.1', '--port', '0', ...args], env ? { env: cleanEnv(env) } : {});
-  t.teardown(() => running.stop('SIGKILL'));
-  return running;
-}
 
 /** curl's answer: the body, then the HTTP version and status it saw. */
 async function curl(args: string[]): Promise<{ body: string; version: string; status: number }> {
@@ -180,7 +176,7 @@ t.test('--ca-certs: only clients with a certificate the CA signed get in (mutual
 
 t.test('an encrypted key opens with --keyfile-password (or its variable), and a wrong one is one line, exit 78', async (t) => {
   const running = await serve(t, ['--backend', 'https', '--certfile', certs.cert, '--keyfile', certs.encryptedKey], {
-    CHAUSSETTE_KEYFILE_PASSWORD: certs.passphrase,
+    env: cleanEnv({ CHAUSSETTE_KEYFILE_PASSWORD: certs.passphrase }),
   });
   t.equal((await httpsGet(running.port())).status, 200);
   const wrong = await runToExit(['--backend', 'https', '--certfile', certs.cert, '--keyfile', certs.encryptedKey, '--keyfile-password', 'nope']);
@@ -223,7 +219,7 @@ t.test('SIGHUP re-reads the certificate files: new handshakes get the renewed on
   copyFileSync(certs.renewedCert, live.cert);
   copyFileSync(certs.renewedKey, live.key);
   process.kill(running.child.pid!, 'SIGHUP');
-  await waitFor(() => running.lines.some((line) => /certificates reloaded/.test(line.msg)));
+  await waitForLine(running, (line) => /certificates reloaded/.test(line.msg));
   const kept = await httpsGet(port, { agent });
   t.equal(kept.peer, before.peer, 'the open connection stays open');
   t.equal(kept.status, 200);
@@ -233,7 +229,7 @@ t.test('SIGHUP re-reads the certificate files: new handshakes get the renewed on
   // A half-written renewal (key of the other pair) is refused; the renewed pair stays in use.
   copyFileSync(certs.key, live.key);
   process.kill(running.child.pid!, 'SIGHUP');
-  await waitFor(() => running.lines.some((line) => line.level === 50 && /certificates not reloaded/.test(line.msg)));
+  await waitForLine(running, (line) => line.level === 50 && /certificates not reloaded/.test(line.msg));
   t.match(running.lines.find((line) => /certificates not reloaded/.test(line.msg))?.msg, /the key does not belong to the certificate/);
   t.equal((await httpsGet(port)).peer.getPeerCertificate().subject.O, 'renewed', 'still serving the last good pair');
   t.equal(running.child.exitCode, null, 'same process');
@@ -255,7 +251,7 @@ t.test('--workers with TLS: the workers serve https and h2; SIGHUP brings new wo
   copyFileSync(certs.renewedCert, live.cert);
   copyFileSync(certs.renewedKey, live.key);
   process.kill(running.child.pid!, 'SIGHUP');
-  await waitFor(() => running.lines.some((line) => /^Reloaded: 2 new workers serving/.test(line.msg)), 15000);
+  await waitForLine(running, (line) => /^Reloaded: 2 new workers serving/.test(line.msg), 15000);
   t.equal((await httpsGet(port)).peer.getPeerCertificate().subject.O, 'renewed');
   t.equal(await running.stop(), 0);
 });
@@ -265,7 +261,7 @@ t.test('http2 drain: streams in flight finish, the session gets GOAWAY, then cha
   const session = await h2Connect(`http://127.0.0.1:${running.port()}`);
   const goaway = new Promise<void>((resolve) => session.once('goaway', () => resolve()));
   const slow = [h2Request(session, '/?ms=1500'), h2Request(session, '/?ms=1000')];
-  await sleep(300);
+  await Promise.all([waitForArrival(running, '/?ms=1500'), waitForArrival(running, '/?ms=1000')]);
   const idle = await h2Connect(`http://127.0.0.1:${running.port()}`);
   const idleClosed = new Promise<void>((resolve) => idle.once('close', () => resolve()));
   const started = Date.now();
@@ -289,8 +285,7 @@ t.test('--watchdog-probe speaks the backend: over TLS for https, h2c for clearte
     const receiver = await startReceiver();
     t.teardown(receiver.close);
     const running = await serve(t, [...backend, '--watchdog-probe', '/health', join(FIXTURES, 'apps', 'health.mjs')], {
-      NOTIFY_SOCKET: receiver.address,
-      WATCHDOG_USEC: '400000',
+      env: cleanEnv({ NOTIFY_SOCKET: receiver.address, WATCHDOG_USEC: '400000' }),
     });
     await receiver.waitFor('WATCHDOG', '1');
     const from = receiver.messages.length;
@@ -304,16 +299,6 @@ t.test('--watchdog-probe speaks the backend: over TLS for https, h2c for clearte
   t.equal(mutual.code, 78);
   t.match(mutual.stderr, /ERR_WATCHDOG_PROBE: .*requires a client certificate/);
 });
-
-async function waitFor(check: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('timed out waiting');
-    await sleep(20);
-  }
-}
-
-
 
 t.test('--config: TLS settings in a file, certificate paths relative to the file', async (t) => {
   const config = join(certs.dir, 'tls.conf');

@@ -10,8 +10,8 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI, cleanEnv, FIXTURES, freePort, ROOT, sleep, type LogLine } from './helpers.js';
-import { type LoadCounts, runLoad } from './load.js';
+import { CLI, cleanEnv, FIXTURES, freePort, onEvent, ROOT, type LogLine, waitUntil } from './helpers.js';
+import { type LoadCounts, loadConnected, runLoad } from './load.js';
 
 const STANDIN = join(FIXTURES, 'circus-standin.py');
 const PID_APP = join(FIXTURES, 'apps', 'pid.mjs');
@@ -113,10 +113,16 @@ class Circusd {
 
   /** Resolves once `pid` logged that it serves (it listens then). */
   async serving(pid: number, timeoutMs = 30_000): Promise<void> {
-    for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await sleep(25)) {
-      if (this.logs(pid).some((log) => /^Using \S+ backend/.test(log.msg))) return;
-    }
-    throw new Error(`pid ${pid} did not start serving; output:\n${this.output.join('\n')}`);
+    await waitUntil(
+      () => {
+        if (this.logs(pid).some((log) => /^Using \S+ backend/.test(log.msg))) return true;
+        if (this.child.exitCode !== null || this.child.signalCode !== null) throw new Error(`the stand-in exited; output:\n${this.output.join('\n')}`);
+        return false;
+      },
+      timeoutMs,
+      () => `pid ${pid} to serve; output:\n${this.output.join('\n')}`,
+      { wake: [onEvent(this.child.stderr!, 'data'), onEvent(this.child, 'exit')] },
+    );
   }
 
   async quit(): Promise<{ answer: { stopped: Record<string, Record<string, number>> }; code: number }> {
@@ -236,7 +242,7 @@ t.test('under load: restart the processes one by one, then all at once; nothing 
   // One by one, as `circusctl signal web PID 15` and the watcher's respawn do.
   let started = Date.now();
   const oneByOne = runLoad(target, 6000, 4, 4);
-  await sleep(1000);
+  await loadConnected(target);
   const replacements: number[] = [];
   for (const slot of [0, 1, 2]) {
     const step = await circusd.command<{ stopped: Record<string, number>; started: number }>(`restart-one ${slot}`);
@@ -256,7 +262,7 @@ t.test('under load: restart the processes one by one, then all at once; nothing 
   // and new connections wait in the backlog of the socket circusd kept open.
   started = Date.now();
   const allAtOnce = runLoad(target, 4000, 4, 4);
-  await sleep(1000);
+  await loadConnected(target);
   const all = await circusd.command<{ stopped: Record<string, number>; started: number[] }>('restart');
   t.same(Object.values(all.stopped), [0, 0, 0], 'restart: the three processes drained and exited 0');
   for (const pid of all.started) labels[pid] = 'after restart';
@@ -317,7 +323,7 @@ t.test('a unix socket (path =): served, and a restart of one process loses nothi
   }
 
   const loading = runLoad({ socket: path }, 6000, 4, 4);
-  await sleep(1000);
+  await loadConnected({ socket: path });
   const step = await circusd.command<{ stopped: Record<string, number>; started: number }>('restart-one 1');
   t.same(Object.values(step.stopped), [0], 'the stopped process exited 0');
   t.ok(existsSync(path), 'the socket file is still there: chaussette did not unlink what circusd bound');
@@ -338,10 +344,15 @@ t.test('--fd 3 typed by hand while circusd put the socket elsewhere: a one-line 
   // Each failed process is respawned until the flapping check (two exits
   // within a second) stops the watcher; wait for that or for three exits.
   let status: Record<string, { status: string; exits: Array<{ pid: number; code: number }> }> = {};
-  for (const deadline = Date.now() + 30_000; Date.now() < deadline; await sleep(200)) {
-    status = await circusd.command('status');
-    if (status.web!.status === 'stopped' || status.web!.exits.length >= 3) break;
-  }
+  await waitUntil(
+    async () => {
+      status = await circusd.command('status');
+      return status.web!.status === 'stopped' || status.web!.exits.length >= 3;
+    },
+    30_000,
+    () => `the watcher to stop or three exits: ${JSON.stringify(status)}`,
+    { everyMs: 200 },
+  );
   const { exits } = status.web!;
   t.comment(`watcher ${status.web!.status} after ${exits.length} exits`);
   t.ok(exits.length >= 2, `circusd saw the processes exit (${exits.length} exits)`);

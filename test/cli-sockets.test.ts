@@ -7,13 +7,12 @@ import { connect } from 'node:net';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cleanEnv, CLI, freePort, listeningSocket, request, sleep, startChaussette, stdioWith } from './helpers.js';
+import { cleanEnv, CLI, freePort, listeningSocket, onEvent, request, serve, startChaussette, stdioWith, waitForLine, waitUntil } from './helpers.js';
 
 const SSA = '/usr/bin/systemd-socket-activate';
 
 t.test('binds --host/--port itself and serves the hello app', async (t) => {
-  const running = await startChaussette(['--host', '127.0.0.1', '--port', '0']);
-  t.teardown(() => running.stop());
+  const running = await serve(t, []);
   const res = await request({ port: running.port() });
   t.equal(res.status, 200);
   t.equal(res.body, 'Hello from chaussette\n');
@@ -66,7 +65,15 @@ async function socketActivated(t: Test, listen: string[], fdnames: string | unde
     child.kill('SIGTERM');
     await exited;
   });
-  for (let i = 0; i < 250 && (stderr.match(/Listening on/g) ?? []).length < listen.length; i++) await sleep(20);
+  await waitUntil(
+    () => {
+      if (child.exitCode !== null) throw new Error(`systemd-socket-activate exited: ${stderr}`);
+      return (stderr.match(/Listening on/g) ?? []).length >= listen.length;
+    },
+    5000,
+    () => `systemd-socket-activate to listen on ${listen.join(', ')}: ${stderr}`,
+    { wake: [onEvent(child.stderr, 'data'), onEvent(child, 'exit')] },
+  );
   return { child, exited, output: () => stdout, stderr: () => stderr };
 }
 
@@ -118,10 +125,10 @@ t.test('LISTEN_PID of another process (a wrapper that forked): fds ignored, warn
   });
   t.teardown(() => running.stop());
   // The activator execs only on a first connection: poke it.
-  for (let i = 0; i < 250 && !/Listening on/.test(running.stderr()); i++) await sleep(20);
+  await waitUntil(() => /Listening on/.test(running.stderr()), 5000, () => `systemd-socket-activate to listen: ${running.stderr()}`, { wake: running.onChange });
   const poke = connect(activatorPort, '127.0.0.1');
   poke.on('error', () => {});
-  for (let i = 0; i < 400 && !running.lines.some((line) => line.msg.startsWith('Using')); i++) await sleep(25);
+  await waitForLine(running, (line) => line.msg.startsWith('Using'), 10_000);
   poke.destroy();
   const warning = running.lines.find((line) => line.msg.startsWith('ignoring LISTEN_FDS=1'));
   t.ok(warning, 'a warning explains it');

@@ -8,33 +8,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { closestKey, parseConfig, resolveFromConfig } from '../src/config/parse.js';
 import { readConfigFile } from '../src/config/read.js';
-import { ChaussetteError } from '../src/errors.js';
-import { CONFIG_KEYS, OPTION_TABLE, configKey, parseCommandLine, type Options } from '../src/options.js';
-import { cleanEnv, FIXTURES, freePort, listeningSocket, request, runToExit, startChaussette, stdioWith } from './helpers.js';
+import { CONFIG_KEYS, OPTION_TABLE, configKey, parseCommandLine } from '../src/options.js';
+import { cleanEnv, FIXTURES, freePort, listeningSocket, parse, request, runToExit, startChaussette, stdioWith, thrown } from './helpers.js';
 
 const FILE = '/etc/chaussette/app.conf';
 
-/** parseCommandLine with one file in a pretend file system. */
-const parse = (argv: string[], env: NodeJS.ProcessEnv, text?: string): Options => {
-  const result = parseCommandLine(argv, env, '0.0.0', (path, optional) => {
-    if (path === FILE && text !== undefined) return text;
-    if (optional) return undefined;
-    throw new Error(`test read unexpected ${path}`);
-  });
-  if (result.kind !== 'run') throw new Error('expected options');
-  return result.options;
-};
-const withFile = (text: string, argv: string[] = [], env: NodeJS.ProcessEnv = {}) => parse(['--config', FILE, ...argv], env, text);
-
-const failure = (run: () => unknown): ChaussetteError => {
-  try {
-    run();
-  } catch (error) {
-    if (error instanceof ChaussetteError) return error;
-    throw error;
-  }
-  throw new Error('expected a ChaussetteError');
-};
+/** Options with FILE, holding `text`, named by --config (in a pretend file system: nothing else exists). */
+const withFile = (text: string, argv: string[] = [], env: NodeJS.ProcessEnv = {}) => parse(['--config', FILE, ...argv], env, { [FILE]: text });
 
 t.test('format: comments, blank lines, the [chaussette] section, spaces around =, quotes', async (t) => {
   const entries = parseConfig(
@@ -107,7 +87,7 @@ t.test('every option of the table is read from the file through its own parser',
 t.test('repeatable keys repeat or comma-separate; any other key given twice names both lines', async (t) => {
   t.same(withFile('fd = 3\nfd = web, admin\n').fds, ['3', 'web', 'admin']);
   t.same(withFile('require = pkg-a,pkg-b\nrequire = pkg-c\n').require, ['pkg-a', 'pkg-b', 'pkg-c']);
-  const error = failure(() => withFile('# top\nport = 80\nhost = ::1\nport = 81\n'));
+  const error = thrown(() => withFile('# top\nport = 80\nhost = ::1\nport = 81\n'));
   t.equal(error.oneLine(), `chaussette: ERR_CONFIG: ${FILE} line 4: port is already set on line 2 (hint: give port once)`);
   t.equal(error.exitCode, 78);
 });
@@ -131,7 +111,7 @@ t.test('a bad file is one error naming the file, the line and the key', async (t
     ['fd = 3\nhost = 0.0.0.0\n', `${FILE} line 2: fd (line 1) and host/port (line 2) are both set; a socket comes from one or the other`],
   ];
   for (const [text, expected] of cases) {
-    const error = failure(() => withFile(text));
+    const error = thrown(() => withFile(text));
     t.equal(error.exitCode, 78, `${JSON.stringify(text)}: exit 78`);
     t.equal(error.oneLine().slice(0, `chaussette: ERR_CONFIG: ${expected}`.length), `chaussette: ERR_CONFIG: ${expected}`);
     t.notMatch(error.oneLine(), /\n/, 'one line');
@@ -156,30 +136,30 @@ t.test('precedence, option by option: command line > CHAUSSETTE_* > file > defau
   t.equal(withFile(text, ['--graceful-timeout', '9']).logLevel, 'warn', 'per option: the file still sets the others');
   t.same(withFile('fd = 3\n', ['--fd', '4']).fds, ['4'], 'a repeatable option is replaced by a higher layer, not merged');
   t.equal(withFile('reload = yes\n', [], { CHAUSSETTE_RELOAD: 'no' }).reload, false, 'a boolean: environment over file');
-  const overridden = failure(() => withFile('graceful-timeout = soon\n', ['--graceful-timeout', '1'], { CHAUSSETTE_GRACEFUL_TIMEOUT: '2' }));
+  const overridden = thrown(() => withFile('graceful-timeout = soon\n', ['--graceful-timeout', '1'], { CHAUSSETTE_GRACEFUL_TIMEOUT: '2' }));
   t.equal(overridden.code, 'ERR_CONFIG', 'a bad value is an error even where a higher layer overrides it: the file is checked whole');
 });
 
 t.test('the file is named by --config or CHAUSSETTE_CONFIG; the command line wins', async (t) => {
-  t.equal(parse([], { CHAUSSETTE_CONFIG: FILE }, 'port = 9100\n').port, 9100);
+  t.equal(parse([], { CHAUSSETTE_CONFIG: FILE }, { [FILE]: 'port = 9100\n' }).port, 9100);
   const reads: string[] = [];
   const result = parseCommandLine(['--config', '/a.conf'], { CHAUSSETTE_CONFIG: '/b.conf' }, '0.0.0', (path) => (reads.push(path), 'port = 1\n'));
   t.same(reads, ['/a.conf'], 'only the command line\'s file is read');
   t.equal(result.kind === 'run' && result.options.config, '/a.conf');
   t.equal(parse([], {}).config, undefined);
-  t.equal(failure(() => parse(['--config', '-'], {})).code, 'ERR_USAGE_VALUE', 'a lone - names no file');
+  t.equal(thrown(() => parse(['--config', '-'], {})).code, 'ERR_USAGE_VALUE', 'a lone - names no file');
 });
 
 t.test('-FILE is optional: a missing file is no layer; a missing FILE is an error', async (t) => {
   t.match(parse(['--config', '-/nowhere.conf'], {}), { config: '-/nowhere.conf', port: 8080, app: undefined });
-  t.equal(parse([], { CHAUSSETTE_CONFIG: `-${FILE}` }, 'port = 9200\n').port, 9200, 'an optional file that exists is read');
+  t.equal(parse([], { CHAUSSETTE_CONFIG: `-${FILE}` }, { [FILE]: 'port = 9200\n' }).port, 9200, 'an optional file that exists is read');
   const dir = mkdtempSync(join(tmpdir(), 'chaussette-config-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   t.equal(readConfigFile(join(dir, 'missing.conf'), true), undefined);
-  const missing = failure(() => readConfigFile(join(dir, 'missing.conf'), false));
+  const missing = thrown(() => readConfigFile(join(dir, 'missing.conf'), false));
   t.equal(missing.code, 'ERR_CONFIG_NOT_FOUND');
   t.equal(missing.exitCode, 78);
-  const directory = failure(() => readConfigFile(dir, true));
+  const directory = thrown(() => readConfigFile(dir, true));
   t.match(directory.oneLine(), /^chaussette: ERR_CONFIG_READ: cannot read configuration file .*: EISDIR/, 'an optional file that cannot be read is still an error');
 });
 
@@ -188,8 +168,8 @@ t.test('socket choice: the highest layer naming fd or host/port decides, the fil
   t.equal(withFile('port = 81\n').socketChoice, 'address');
   t.equal(withFile('fd = 3\n', ['--port', '81']).socketChoice, 'address', 'command line over file');
   t.equal(withFile('port = 81\n', [], { CHAUSSETTE_FD: '3' }).socketChoice, 'fd', 'environment over file');
-  t.equal(failure(() => withFile('port = 81\nfd = 3\n', ['--port', '82'])).code, 'ERR_CONFIG', 'a file naming both is an error, whatever overrides it');
-  t.equal(failure(() => withFile('port = 81\n', ['--fd', '3', '--host', 'x'])).code, 'ERR_USAGE_FD_AND_ADDRESS', 'both on the command line is still a usage error');
+  t.equal(thrown(() => withFile('port = 81\nfd = 3\n', ['--port', '82'])).code, 'ERR_CONFIG', 'a file naming both is an error, whatever overrides it');
+  t.equal(thrown(() => withFile('port = 81\n', ['--fd', '3', '--host', 'x'])).code, 'ERR_USAGE_FD_AND_ADDRESS', 'both on the command line is still a usage error');
 });
 
 t.test('app and args: positional > CHAUSSETTE_APP/ARGS > file', async (t) => {

@@ -5,7 +5,7 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cleanEnv, freePort, request, ROOT, sleep, startChaussette } from './helpers.js';
+import { cleanEnv, freePort, request, ROOT, startChaussette, waitUntil } from './helpers.js';
 
 const EXPECTED: Record<string, RegExp> = {
   'examples/listener.mjs': /"app":"listener"/,
@@ -37,11 +37,11 @@ for (const command of commands) {
       waitReady: false,
     });
     t.teardown(() => running.stop('SIGKILL'));
-    let answer;
-    for (const deadline = Date.now() + 30_000; !answer; await sleep(100)) {
-      answer = await request({ port, path: '/' }).catch(() => undefined);
-      if (!answer && Date.now() > deadline) throw new Error(`nothing answered on ${port}: ${running.stderr()}`);
-    }
+    // npx and the frameworks load at their own pace: ask again at every line it logs, and every 100 ms.
+    const answer = await waitUntil(() => request({ port, path: '/' }).catch(() => undefined), 30_000, () => `an answer on ${port}: ${running.stderr()}`, {
+      wake: running.onChange,
+      everyMs: 100,
+    });
     t.equal(answer.status, 200);
     t.match(answer.body, EXPECTED[example]!);
     // The group's SIGTERM also ends sh and npx, whose exit status is theirs; chaussette's own log says it drained.

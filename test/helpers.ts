@@ -1,11 +1,15 @@
 // Shared plumbing for the tests: run the real CLI in a child process, hand it
 // real fds, and talk to it over real sockets.
 
-import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { EventEmitter } from 'node:events';
 import { request as httpRequest, type Agent, type IncomingHttpHeaders } from 'node:http';
 import { connect, createServer, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Test } from 'tap';
+import { ChaussetteError } from '../src/errors.js';
+import { parseCommandLine, type Options } from '../src/options.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const CLI = join(ROOT, 'dist', 'bin.cjs');
@@ -33,6 +37,10 @@ export interface Running {
   stderr: () => string;
   /** Resolves with the exit code (or 128+signal). */
   exited: Promise<number>;
+  /** True once it has exited and all of its output has been read: no line will come any more. */
+  closed: () => boolean;
+  /** Wakes a waitUntil() on each line, each piece of stderr, and the exit. */
+  onChange: Wake;
   /** The first "Serving on" address, parsed: port for TCP. */
   port: () => number;
   stop: (signal?: NodeJS.Signals) => Promise<number>;
@@ -62,7 +70,8 @@ export async function startChaussette(args: string[], options: StartOptions = {}
   const lines: LogLine[] = [];
   let stderr = '';
   let buffered = '';
-  const waiters: Array<() => void> = [];
+  let closed = false;
+  const changes = new EventEmitter();
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
     buffered += chunk;
     let newline;
@@ -74,15 +83,19 @@ export async function startChaussette(args: string[], options: StartOptions = {}
       } catch {
         lines.push({ level: 0, msg: line });
       }
-      waiters.forEach((wake) => wake());
     }
+    changes.emit('change');
   });
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+    changes.emit('change');
+  });
   // 'close', not 'exit': only then has all of its stdout been read.
   const exited = new Promise<number>((resolve) =>
     child.once('close', (code, signal) => {
-      waiters.forEach((wake) => wake());
+      closed = true;
       resolve(code ?? 128 + (signal === 'SIGKILL' ? 9 : signal === 'SIGTERM' ? 15 : 1));
+      changes.emit('change');
     }),
   );
 
@@ -91,6 +104,8 @@ export async function startChaussette(args: string[], options: StartOptions = {}
     lines,
     stderr: () => stderr,
     exited,
+    closed: () => closed,
+    onChange: onEvent(changes, 'change'),
     port: () => {
       const serving = lines.find((line) => line.msg.startsWith('Serving on'));
       const match = serving && /:(\d+)$/.exec(serving.msg);
@@ -108,20 +123,33 @@ export async function startChaussette(args: string[], options: StartOptions = {}
   };
   if (options.waitReady === false) return running;
 
-  const deadline = Date.now() + (options.timeoutMs ?? 15000);
-  let exitedEarly = false;
-  void exited.then(() => (exitedEarly = true));
-  while (!lines.some((line) => /^Using \S+ backend/.test(line.msg))) {
-    if (exitedEarly) throw new Error(`chaussette exited before serving: ${stderr}${JSON.stringify(lines)}`);
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`chaussette did not start in time: ${stderr}${JSON.stringify(lines)}`);
-    }
-    await new Promise<void>((wake) => {
-      waiters.push(wake);
-      setTimeout(wake, 100);
-    });
+  const timeoutMs = options.timeoutMs ?? 15000;
+  try {
+    await waitUntil(
+      () => {
+        if (lines.some((line) => /^Using \S+ backend/.test(line.msg))) return true;
+        if (closed) throw new Error(`chaussette exited before serving: ${stderr}${JSON.stringify(lines)}`);
+        return false;
+      },
+      timeoutMs,
+      () => `chaussette to serve ("Using ... backend"): ${stderr}${JSON.stringify(lines)}`,
+      { wake: running.onChange },
+    );
+  } catch (error) {
+    if (!closed) void running.stop('SIGKILL');
+    throw error;
   }
+  return running;
+}
+
+/**
+ * startChaussette() on 127.0.0.1, port 0 (the kernel picks one: running.port()
+ * says which), stopped with SIGKILL when `t` ends if it is still running.
+ * options.env is the whole environment, as for startChaussette() (cleanEnv() by default).
+ */
+export async function serve(t: Test, args: string[], options: StartOptions = {}): Promise<Running> {
+  const running = await startChaussette(['--host', '127.0.0.1', '--port', '0', ...args], options);
+  t.teardown(() => running.stop('SIGKILL'));
   return running;
 }
 
@@ -223,16 +251,163 @@ export function stdioWith(fd: number, handle: unknown): StdioOptions {
   return stdio as StdioOptions;
 }
 
+/**
+ * A fixed pause. Waiting for something to happen is waitUntil()'s job; a
+ * sleep is only for proving that something does NOT happen within a time,
+ * where there is no event to wait for (say so where it is used).
+ */
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Calls `wake` whenever what a waitUntil() predicate reads may have changed; returns how to stop. */
+export type Wake = (wake: () => void) => () => void;
+
+/** A Wake on `event` of `emitter` (a child's 'exit', a stream's 'data'...). */
+export function onEvent(emitter: EventEmitter, event: string): Wake {
+  return (wake) => {
+    emitter.on(event, wake);
+    return () => emitter.off(event, wake);
+  };
+}
+
+export interface WaitOptions {
+  /** Check again as soon as one of these fires, instead of at the next poll. */
+  wake?: Wake | Wake[];
+  /** Check at least this often (ms): 20 by default, 250 when `wake` is given (a safety net only). */
+  everyMs?: number;
+}
+
+type Truthy<T> = Exclude<T, false | 0 | 0n | '' | null | undefined>;
+
+/**
+ * Resolves with the first truthy value `predicate` (sync or async) returns.
+ * It is called at once, then whenever a `wake` source fires, and every
+ * `everyMs` in any case; never twice at a time. After `ms` it throws
+ * "timed out after MS ms waiting for WHAT" (`what` may be a function, called
+ * then, to describe the state at that moment). An error thrown by
+ * `predicate` ends the wait with that error: throw when what is awaited can
+ * no longer happen (the process exited, say).
+ */
+export async function waitUntil<T>(
+  predicate: () => T | Promise<T>,
+  ms: number,
+  what: string | (() => string),
+  options: WaitOptions = {},
+): Promise<Truthy<T>> {
+  const deadline = Date.now() + ms;
+  const wakes = options.wake === undefined ? [] : Array.isArray(options.wake) ? options.wake : [options.wake];
+  const everyMs = options.everyMs ?? (wakes.length > 0 ? 250 : 20);
+  let woken = false;
+  let interrupt = () => {};
+  const stops = wakes.map((subscribe) =>
+    subscribe(() => {
+      woken = true;
+      interrupt();
+    }),
+  );
+  try {
+    for (;;) {
+      woken = false;
+      const value = await predicate();
+      if (value) return value as Truthy<T>;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out after ${ms} ms waiting for ${typeof what === 'function' ? what() : what}`);
+      if (woken) continue;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.min(everyMs, left));
+        interrupt = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      interrupt = () => {};
+    }
+  } finally {
+    stops.forEach((stop) => stop());
+  }
+}
 
 /**
  * Waits for a log line: the child writes it to its stdout pipe before it
- * answers on the socket, but we may read the socket first.
+ * answers on the socket, but we may read the socket first. Throws, naming
+ * `match`, when the time is up or the process exited without logging it.
  */
-export async function waitForLine(running: Running, match: (line: LogLine) => boolean, timeoutMs = 5000): Promise<LogLine | undefined> {
-  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await sleep(20)) {
-    const found = running.lines.find(match);
-    if (found) return found;
+export function waitForLine(running: Running, match: (line: LogLine) => boolean, timeoutMs = 5000): Promise<LogLine> {
+  return waitUntil(
+    () => {
+      const found = running.lines.find(match);
+      if (found || !running.closed()) return found;
+      throw new Error(`chaussette exited without logging a line matching ${String(match)}: ${running.stderr()}${JSON.stringify(running.lines)}`);
+    },
+    timeoutMs,
+    () => `a log line matching ${String(match)}; got ${JSON.stringify(running.lines.map((line) => line.msg))}`,
+    { wake: running.onChange },
+  );
+}
+
+/**
+ * Waits until `count` requests for `path` reached the app: the fixtures that
+ * hold requests (slow.mjs, pid.mjs with ?ms=) print "arrived: PATH (pid N)"
+ * on stdout as one comes in, so a test can act while it is in flight.
+ */
+export function waitForArrival(running: Running, path: string, count = 1, timeoutMs = 5000): Promise<LogLine[]> {
+  const arrivals = () => running.lines.filter((line) => line.level === 0 && line.msg.startsWith(`arrived: ${path} (pid `));
+  return waitUntil(() => arrivals().length >= count && arrivals(), timeoutMs, () => `${count} request(s) for ${path} to reach the app; got ${arrivals().length}`, {
+    wake: running.onChange,
+  });
+}
+
+/**
+ * The established connections on the server's side of 127.0.0.1:port, from
+ * ss(8): each with its peer's port and the pids holding it (none while it
+ * waits in the listening socket's queue, not yet accepted).
+ */
+export function serverConnections(port: number): Array<{ peerPort: number; pids: number[] }> {
+  const out = execFileSync('ss', ['-Htnp', 'state', 'established', `( sport = :${port} )`], { encoding: 'utf8' });
+  return out
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => ({
+      // Recv-Q, Send-Q, local address, peer address, users (no State column with a state filter).
+      peerPort: Number(/:(\d+)$/.exec(line.trim().split(/\s+/)[3] ?? '')?.[1]),
+      pids: [...line.matchAll(/pid=(\d+)/g)].map((match) => Number(match[1])),
+    }));
+}
+
+/**
+ * The TCP port `running` listens on, once ss(8) shows it listening: for a
+ * process whose log does not say (--log-level warn hides "Serving on").
+ */
+export function listeningPort(running: Running, timeoutMs = 5000): Promise<number> {
+  return waitUntil(
+    () => {
+      const ss = execFileSync('ss', ['-ltnpH'], { encoding: 'utf8' });
+      const port = Number(new RegExp(`:(\\d+) .*pid=${running.child.pid},`).exec(ss)?.[1] ?? 0);
+      if (port || !running.closed()) return port;
+      throw new Error(`chaussette exited without listening: ${running.stderr()}`);
+    },
+    timeoutMs,
+    `pid ${running.child.pid} to listen`,
+  );
+}
+
+/** parseCommandLine() with a pretend file system: `files` maps a path to its text; any other file is missing. */
+export function parse(argv: string[], env: NodeJS.ProcessEnv = {}, files: Record<string, string> = {}): Options {
+  const result = parseCommandLine(argv, env, '0.0.0', (path, optional) => {
+    if (Object.hasOwn(files, path)) return files[path];
+    if (optional) return undefined;
+    throw new Error(`the test read ${path}, which it did not provide`);
+  });
+  if (result.kind !== 'run') throw new Error('expected options');
+  return result.options;
+}
+
+/** The ChaussetteError `fn` throws; any other outcome (nothing thrown, another error) fails the test. */
+export function thrown(fn: () => unknown): ChaussetteError {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof ChaussetteError) return error;
+    throw error;
   }
-  return undefined;
+  throw new Error('expected a ChaussetteError, but nothing was thrown');
 }

@@ -1,12 +1,6 @@
 // The HTTP backend's production defaults are really in force, and each is an option.
-import t, { type Test } from 'tap';
-import { rawExchange, request, startChaussette } from './helpers.js';
-
-async function serve(t: Test, args: string[]) {
-  const running = await startChaussette(['--host', '127.0.0.1', '--port', '0', ...args]);
-  t.teardown(() => running.stop('SIGKILL'));
-  return running;
-}
+import t from 'tap';
+import { rawExchange, request, serve } from './helpers.js';
 
 t.test('keep-alive timeout: 65 s by default (above a proxy\'s 60 s), settable', async (t) => {
   const byDefault = await serve(t, []);
@@ -31,7 +25,8 @@ t.test('headers timeout: a client that never finishes its headers is answered 40
 });
 
 t.test('an exception outside any request: logged as fatal, exit 70 for the manager to restart', async (t) => {
-  const running = await startChaussette(['--host', '127.0.0.1', '--port', '0', 'test/fixtures/apps/crash-later.mjs']);
+  const running = await serve(t, ['test/fixtures/apps/crash-later.mjs']);
+  running.child.kill('SIGUSR2');
   t.equal(await running.exited, 70);
   const fatal = running.lines.find((line) => line.level === 60);
   t.match(fatal, { msg: 'the app threw outside any request; exiting', err: { message: 'timer bug outside any request' } });

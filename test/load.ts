@@ -1,9 +1,9 @@
 // The bounded load client (test/systemd/load.mjs) run from a test on this
 // host, in its own process so that its timing is not the test's.
 
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { ROOT } from './helpers.js';
+import { ROOT, waitUntil } from './helpers.js';
 
 export const LOAD_CLIENT = join(ROOT, 'test', 'systemd', 'load.mjs');
 
@@ -31,4 +31,17 @@ export function runLoad(target: LoadTarget, ms: number, keepAlive: number, fresh
       resolve(JSON.parse(stdout) as LoadCounts);
     });
   });
+}
+
+/**
+ * Resolves once a connection to `target` is established, as ss(8) shows it
+ * (the server's end: a TCP socket on that local port, or a unix socket on that
+ * path): a runLoad() just started is under way then, so that what follows
+ * happens under load. It takes the client a node start, a few hundred ms on
+ * a busy machine; waiting a fixed second for it was either too long or not
+ * long enough.
+ */
+export function loadConnected(target: LoadTarget, timeoutMs = 10_000): Promise<true> {
+  const args = 'port' in target ? ['-Htn', 'state', 'established', `( sport = :${target.port} )`] : ['-Hx', 'state', 'established', 'src', target.socket];
+  return waitUntil(() => execFileSync('ss', args, { encoding: 'utf8' }).trim() !== '', timeoutMs, `a load client connected to ${JSON.stringify(target)}`);
 }

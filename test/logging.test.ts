@@ -1,27 +1,30 @@
 // Logs: JSON lines for machines, readable lines on a terminal, a file on request.
 import t, { type Test } from 'tap';
-import { execFile, spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { CLI, cleanEnv, FIXTURES, type LogLine, request, ROOT, sleep, startChaussette } from './helpers.js';
+import { CLI, cleanEnv, FIXTURES, listeningPort, type LogLine, onEvent, request, ROOT, serve, waitUntil } from './helpers.js';
 
 t.test('--log-output FILE: JSON lines in the file, nothing on stdout', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'chaussette-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'logs', 'chaussette.log');
-  const running = await startChaussette(['--host', '127.0.0.1', '--port', '0', '--log-output', file], { waitReady: false });
-  t.teardown(() => running.stop('SIGKILL'));
-  let lines: Array<{ msg: string; level: number; pid: number }> = [];
-  for (let i = 0; i < 250 && !lines.some((line) => line.msg === 'Using http backend'); i++) {
-    await sleep(20);
-    try {
-      lines = readFileSync(file, 'utf8').trim().split('\n').map((line) => JSON.parse(line));
-    } catch {
-      // Not written yet.
-    }
-  }
+  const running = await serve(t, ['--log-output', file], { waitReady: false });
+  const lines = await waitUntil(
+    () => {
+      try {
+        const found = readFileSync(file, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { msg: string; level: number; pid: number });
+        if (found.some((line) => line.msg === 'Using http backend')) return found;
+      } catch {
+        // Not written yet.
+      }
+      if (running.closed()) throw new Error(`chaussette exited: ${running.stderr()}`);
+      return undefined;
+    },
+    5000,
+    `"Using http backend" in ${file}`,
+  );
   const serving = lines.find((line) => line.msg.startsWith('Serving on'));
   t.match(serving, { level: 30, pid: running.child.pid, msg: /^Serving on 127\.0\.0\.1:\d+$/ });
   t.equal((await request({ port: Number(/:(\d+)$/.exec(serving!.msg)![1]) })).status, 200);
@@ -30,17 +33,34 @@ t.test('--log-output FILE: JSON lines in the file, nothing on stdout', async (t)
 });
 
 t.test('on a terminal: readable lines, not JSON', async (t) => {
-  // script(1) gives the process a real pseudo-terminal as stdout.
-  const { stdout } = await promisify(execFile)('script', ['-qc', `timeout -s TERM 2 ${process.execPath} ${CLI} --host 127.0.0.1 --port 0`, '/dev/null'], { encoding: 'utf8' });
+  // script(1) gives the process a real pseudo-terminal as stdout; with exec, chaussette is script's child.
+  const script = spawn('script', ['-qc', `exec ${process.execPath} ${CLI} --host 127.0.0.1 --port 0`, '/dev/null'], { stdio: 'pipe' });
+  let stdout = '';
+  script.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  const exited = new Promise<void>((resolve) => script.once('close', () => resolve()));
+  t.teardown(() => script.kill('SIGKILL'));
+  await waitUntil(
+    () => {
+      if (script.exitCode !== null) throw new Error(`script(1) exited: ${stdout}`);
+      return /Using http backend/.test(stdout);
+    },
+    15_000,
+    () => `chaussette to serve on the terminal: ${stdout}`,
+    { wake: onEvent(script.stdout, 'data') },
+  );
+  // Stopped once it served, not after a fixed 2 s (timeout -s TERM 2) that a slow start could outlast.
+  process.kill(Number(execFileSync('pgrep', ['-P', String(script.pid)], { encoding: 'utf8' }).trim()), 'SIGTERM');
+  await exited;
   t.match(stdout, /INFO.*Serving on 127\.0\.0\.1:\d+/);
   t.notMatch(stdout, /"level":/, 'no JSON');
 });
 
 t.test('--log-level warn hides the startup lines but not the warnings', async (t) => {
-  const running = await startChaussette(['--host', '127.0.0.1', '--port', '0', '--log-level', 'warn'], { waitReady: false, env: { ...process.env, LISTEN_FDS: '1', LISTEN_PID: '1' } });
-  t.teardown(() => running.stop('SIGKILL'));
-  for (let i = 0; i < 250 && running.lines.length === 0; i++) await sleep(20);
-  await sleep(300);
+  const running = await serve(t, ['--log-level', 'warn'], { waitReady: false, env: { ...process.env, LISTEN_FDS: '1', LISTEN_PID: '1' } });
+  // Serving (its startup lines are logged before it answers anything), then stopped: every line
+  // it would ever log is in by the exit, none left to come after a guessed pause.
+  await request({ port: await listeningPort(running) });
+  t.equal(await running.stop(), 0);
   t.same(running.lines.map((line) => line.level), [40], 'only the LISTEN_PID warning');
 });
 
@@ -69,13 +89,17 @@ async function runOnFile(
   const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env, stdio: ['ignore', fd, fd] });
   closeSync(fd);
   const exited = new Promise<number>((resolve) => child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1))));
-  let port: number | undefined;
-  for (let i = 0; i < 250 && port === undefined && child.exitCode === null; i++) {
-    await sleep(20);
-    port = Number(/Serving on 127\.0\.0\.1:(\d+)/.exec(readFileSync(file, 'utf8'))?.[1]) || undefined;
-  }
-  if (port !== undefined) {
-    await whileServing(port);
+  const serving = await waitUntil(
+    () => Number(/Serving on 127\.0\.0\.1:(\d+)/.exec(readFileSync(file, 'utf8'))?.[1]) || (child.exitCode !== null || child.signalCode !== null ? 'exited' : undefined),
+    5000,
+    () => `"Serving on" in ${file}: ${readFileSync(file, 'utf8')}`,
+    { wake: onEvent(child, 'exit') },
+  ).catch((error: Error) => {
+    child.kill('SIGKILL');
+    throw error;
+  });
+  if (serving !== 'exited') {
+    await whileServing(serving);
     child.kill('SIGTERM');
   }
   return { code: await exited, text: readFileSync(file, 'utf8') };
@@ -90,7 +114,8 @@ t.test('stdout is the journal (JOURNAL_STREAM is its dev:inode): one line per re
   const { code, text } = await runOnFile(file, args, env, async (port) => {
     t.equal((await request({ port, path: '/throw' })).status, 500);
     t.equal((await request({ port, path: '/fine' })).status, 200);
-    await sleep(100);
+    // Both access lines out (they go in a batch, written a pause later) before the stop's own lines.
+    await waitUntil(() => readFileSync(file, 'utf8').includes('"GET /fine HTTP/1.1" 200 5'), 5000, 'the access lines in the journal stream');
   });
   t.equal(code, 0);
   const lines = text.trimEnd().split('\n');
@@ -142,12 +167,15 @@ function records(file: string): LogLine[] {
   return text.split('\n').filter(Boolean).map((line) => JSON.parse(line) as LogLine);
 }
 
-async function waitForRecords(file: string, done: (found: LogLine[]) => boolean, what: string): Promise<LogLine[]> {
-  for (const deadline = Date.now() + 10_000; Date.now() < deadline; await sleep(20)) {
-    const found = records(file);
-    if (done(found)) return found;
-  }
-  throw new Error(`timed out waiting for ${what} in ${file}: ${JSON.stringify(records(file))}`);
+function waitForRecords(file: string, done: (found: LogLine[]) => boolean, what: string): Promise<LogLine[]> {
+  return waitUntil(
+    () => {
+      const found = records(file);
+      return done(found) && found;
+    },
+    10_000,
+    () => `${what} in ${file}: ${JSON.stringify(records(file))}`,
+  );
 }
 
 const has = (found: LogLine[], msg: RegExp, count = 1) => found.filter((line) => msg.test(line.msg)).length >= count;
@@ -157,9 +185,7 @@ for (const workers of [0, 2]) {
     const dir = mkdtempSync(join(tmpdir(), 'chaussette-rotate-'));
     t.teardown(() => rmSync(dir, { recursive: true, force: true }));
     const file = join(dir, 'app.log');
-    const args = ['--host', '127.0.0.1', '--port', '0', '--log-output', file, '--workers', String(workers), FAULTY];
-    const running = await startChaussette(args, { waitReady: false });
-    t.teardown(() => running.stop('SIGKILL'));
+    const running = await serve(t, ['--log-output', file, '--workers', String(workers), FAULTY], { waitReady: false });
     const before = await waitForRecords(file, (found) => has(found, /^Using http backend/), 'the startup lines');
     const port = Number(/:(\d+)$/.exec(before.find((line) => line.msg.startsWith('Serving on'))!.msg)![1]);
     t.equal((await request({ port, path: '/throw' })).status, 500);
@@ -193,8 +219,7 @@ t.test('SIGUSR1 when the new file cannot be opened: an error in the file still o
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const logs = join(dir, 'logs');
   const file = join(logs, 'app.log');
-  const running = await startChaussette(['--host', '127.0.0.1', '--port', '0', '--log-output', file, FAULTY], { waitReady: false });
-  t.teardown(() => running.stop('SIGKILL'));
+  const running = await serve(t, ['--log-output', file, FAULTY], { waitReady: false });
   const before = await waitForRecords(file, (found) => has(found, /^Using http backend/), 'the startup lines');
   const port = Number(/:(\d+)$/.exec(before.find((line) => line.msg.startsWith('Serving on'))!.msg)![1]);
 

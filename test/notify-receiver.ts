@@ -3,13 +3,14 @@
 // the sender's pid and when it arrived.
 
 import { spawn } from 'node:child_process';
+import { EventEmitter } from 'node:events';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FIXTURES, sleep } from './helpers.js';
+import { FIXTURES, onEvent, waitUntil, type Wake } from './helpers.js';
 
 export interface Notification {
-  /** Monotonic milliseconds. */
+  /** When the kernel queued it on the socket, in wall-clock milliseconds: for gaps between messages. */
   at: number;
   pid: number | null;
   message: string;
@@ -22,6 +23,8 @@ export interface Receiver {
   messages: Notification[];
   /** The first message (from `from` on) with this field, optionally with this value. */
   waitFor(field: string, value?: RegExp | string, timeoutMs?: number, from?: number): Promise<Notification>;
+  /** Wakes a waitUntil() on every message. */
+  onMessage: Wake;
   close(): void;
 }
 
@@ -32,6 +35,7 @@ export async function startReceiver(options: { abstract?: boolean } = {}): Promi
     : join(mkdtempSync(join(tmpdir(), 'notify-')), 'notify.sock');
   const child = spawn('python3', [join(FIXTURES, 'notify-receiver.py'), address], { stdio: ['ignore', 'pipe', 'inherit'] });
   const messages: Notification[] = [];
+  const arrivals = new EventEmitter();
   let listening = false;
   let buffered = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
@@ -41,28 +45,43 @@ export async function startReceiver(options: { abstract?: boolean } = {}): Promi
       buffered = buffered.slice(newline + 1);
       if (line.listening) {
         listening = true;
-        continue;
+      } else {
+        const fields = Object.fromEntries(
+          line.message.split('\n').map((assignment) => [assignment.slice(0, assignment.indexOf('=')), assignment.slice(assignment.indexOf('=') + 1)]),
+        );
+        messages.push({ ...line, fields });
       }
-      const fields = Object.fromEntries(
-        line.message.split('\n').map((assignment) => [assignment.slice(0, assignment.indexOf('=')), assignment.slice(assignment.indexOf('=') + 1)]),
-      );
-      messages.push({ ...line, fields });
+      arrivals.emit('line');
     }
   });
-  for (const deadline = Date.now() + 5000; !listening; await sleep(10)) {
-    if (Date.now() > deadline) throw new Error('notify-receiver.py did not start');
-  }
+  let exited = false;
+  child.once('exit', () => {
+    exited = true;
+    arrivals.emit('line');
+  });
+  await waitUntil(
+    () => {
+      if (exited && !listening) throw new Error('notify-receiver.py exited before it listened');
+      return listening;
+    },
+    5000,
+    'notify-receiver.py to listen',
+    { wake: onEvent(arrivals, 'line') },
+  );
+  const onMessage = onEvent(arrivals, 'line');
   return {
     address,
     messages,
+    onMessage,
     async waitFor(field, value, timeoutMs = 5000, from = 0) {
       const matches = (n: Notification) =>
         field in n.fields && (value === undefined || (typeof value === 'string' ? n.fields[field] === value : value.test(n.fields[field]!)));
-      for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await sleep(10)) {
-        const found = messages.slice(from).find(matches);
-        if (found) return found;
-      }
-      throw new Error(`no ${field}${value ? `=${value}` : ''} within ${timeoutMs} ms; got ${JSON.stringify(messages.map((m) => m.message))}`);
+      return waitUntil(
+        () => messages.slice(from).find(matches),
+        timeoutMs,
+        () => `${field}${value ? `=${value}` : ''}; got ${JSON.stringify(messages.map((m) => m.message))}`,
+        { wake: onMessage },
+      );
     },
     close: () => child.kill(),
   };

@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import { cleanEnv, FIXTURES, freePort, request, ROOT, runToExit, sleep, startChaussette, waitForLine } from './helpers.js';
+import { cleanEnv, FIXTURES, freePort, request, ROOT, runToExit, serve, sleep, startChaussette, waitForArrival, waitForLine, waitUntil } from './helpers.js';
 import { startReceiver } from './notify-receiver.js';
 
 const HEALTH_APP = join(FIXTURES, 'apps', 'health.mjs');
@@ -54,7 +54,7 @@ t.test('addon transport: READY=1 once listening, then STATUS, STOPPING and the d
 
   // A request in flight when SIGTERM comes: the drain reports it, then finishes it.
   const inFlight = request({ port, path: '/?ms=2500' });
-  await sleep(300);
+  await waitForArrival(running, '/?ms=2500');
   const before = receiver.messages.length;
   running.child.kill('SIGTERM');
   const stopping = await receiver.waitFor('STOPPING', '1', 3000, before);
@@ -81,10 +81,11 @@ t.test('STATUS lines count requests and connections at a modest pace', async (t)
   const reports = startStatusReports(notifier, counting.sample, (r, c, s) => servingStatus([`127.0.0.1:${port}`], 'http', r, c, s), 100);
   t.teardown(() => reports.stop());
 
+  // Not a wait for an event: proof that three paces with nothing new send nothing.
   await sleep(350);
   t.equal(sent.length, 0, 'nothing new to say: nothing sent');
   for (let i = 0; i < 5; i++) t.equal((await request({ port, path: '/' })).status, 200);
-  await sleep(250);
+  await waitUntil(() => / 5 requests, /.test(String(sent.at(-1)?.STATUS)), 5000, () => `a STATUS line counting the 5 requests; got ${JSON.stringify(sent)}`);
   const last = String(sent.at(-1)?.STATUS);
   t.match(last, new RegExp(`^Serving 127\\.0\\.0\\.1:${port} \\(http\\): 5 requests, \\d+ open connections?, [\\d.]+ req/s$`));
   t.ok(sent.length <= 3, `a few lines for 5 requests, never one per request (${sent.length})`);
@@ -94,8 +95,7 @@ t.test('STATUS lines count requests and connections at a modest pace', async (t)
 t.test('an abstract NOTIFY_SOCKET (@name) works too', async (t) => {
   const receiver = await startReceiver({ abstract: true });
   t.teardown(receiver.close);
-  const running = await startChaussette(['--host', '127.0.0.1', '--port', '0'], { env: cleanEnv({ NOTIFY_SOCKET: receiver.address }) });
-  t.teardown(() => running.stop('SIGKILL'));
+  const running = await serve(t, [], { env: cleanEnv({ NOTIFY_SOCKET: receiver.address }) });
   const ready = await receiver.waitFor('READY', '1');
   t.equal(ready.pid, running.child.pid);
   t.equal(await running.stop(), 0);
@@ -106,8 +106,7 @@ t.test('no NOTIFY_SOCKET: nothing is attempted', async (t) => {
   const notifier = await createNotifier({}, () => t.fail('no warning expected'));
   t.equal(notifier.transport, 'none');
   t.equal(notifier.report, undefined);
-  const running = await startChaussette(['--host', '127.0.0.1', '--port', '0']);
-  t.teardown(() => running.stop('SIGKILL'));
+  const running = await serve(t, []);
   t.notOk(running.lines.some((line) => /Notifying|NOTIFY_SOCKET|Watchdog/.test(line.msg)), 'not a word about systemd');
   t.equal((await request({ port: running.port(), path: '/' })).status, 200);
   t.equal(await running.stop(), 0);
@@ -119,11 +118,10 @@ t.test('without the addon: systemd-notify carries the messages, and says so once
   t.throws(() => createRequire(bin).resolve('sd-notify'), 'this install really has no addon');
   const receiver = await startReceiver();
   t.teardown(receiver.close);
-  const running = await startChaussette(['--host', '127.0.0.1', '--port', '0'], {
+  const running = await serve(t, [], {
     command: [process.execPath, bin],
     env: cleanEnv({ NOTIFY_SOCKET: receiver.address, WATCHDOG_USEC: '2000000' }),
   });
-  t.teardown(() => running.stop('SIGKILL'));
   const ready = await receiver.waitFor('READY', '1');
   t.match(ready.fields.STATUS, /^Serving 127\.0\.0\.1:\d+ \(http\): no requests yet$/);
   t.equal(ready.pid, running.child.pid, 'as root, systemd-notify sends in the name of its parent: chaussette');
@@ -143,11 +141,10 @@ t.test('without the addon or systemd-notify: one clear error line, and serving g
   const receiver = await startReceiver();
   t.teardown(receiver.close);
   const emptyPath = mkdtempSync(join(tmpdir(), 'empty-path-'));
-  const running = await startChaussette(['--host', '127.0.0.1', '--port', '0'], {
+  const running = await serve(t, [], {
     command: [process.execPath, join(install, 'dist', 'bin.cjs')],
     env: cleanEnv({ NOTIFY_SOCKET: receiver.address, PATH: emptyPath }),
   });
-  t.teardown(() => running.stop('SIGKILL'));
   const error = running.lines.find((line) => line.level === 50);
   t.match(error?.msg, /NOTIFY_SOCKET is set but systemd cannot be told anything: the sd-notify addon did not load .* and systemd-notify is not on PATH; install libsystemd-dev/);
   t.equal((await request({ port: running.port(), path: '/' })).status, 200);
@@ -177,8 +174,7 @@ for (const transport of ['addon', 'systemd-notify'] as const) {
 t.test('a port in use is EADDRINUSE in ERRNO=', async (t) => {
   const receiver = await startReceiver();
   t.teardown(receiver.close);
-  const holder = await startChaussette(['--host', '127.0.0.1', '--port', '0']);
-  t.teardown(() => holder.stop('SIGKILL'));
+  const holder = await serve(t, []);
   const result = await runToExit(['--host', '127.0.0.1', '--port', String(holder.port())], { env: cleanEnv({ NOTIFY_SOCKET: receiver.address }) });
   t.equal(result.code, 69);
   const failed = await receiver.waitFor('ERRNO');
@@ -195,15 +191,15 @@ function pingGaps(messages: Array<{ at: number; fields: Record<string, string> }
 t.test('watchdog: a ping right after READY, then every half interval; none while the loop is stuck', async (t) => {
   const receiver = await startReceiver();
   t.teardown(receiver.close);
-  const running = await startChaussette(['--host', '127.0.0.1', '--port', '0', HEALTH_APP], {
+  const running = await serve(t, [HEALTH_APP], {
     env: cleanEnv({ NOTIFY_SOCKET: receiver.address, WATCHDOG_USEC: '400000' }),
   });
-  t.teardown(() => running.stop('SIGKILL'));
   const ready = await receiver.waitFor('READY', '1');
   const first = await receiver.waitFor('WATCHDOG', '1');
   t.ok(first.at - ready.at < 100, `first ping ${Math.round(first.at - ready.at)} ms after READY=1`);
   t.ok(running.lines.some((line) => line.msg === 'Watchdog: pinging systemd every 200 ms (WatchdogSec=0.4 s)'));
-  await sleep(1000);
+  // About a second of pinging (six pings, five gaps), however long the machine takes to deliver it.
+  await waitUntil(() => pingGaps(receiver.messages).length >= 5, 5000, 'six watchdog pings', { wake: receiver.onMessage });
   const steady = pingGaps(receiver.messages);
   t.ok(steady.length >= 3, `${steady.length + 1} pings in about a second`);
   // The contract: a ping within every WATCHDOG_USEC (400 ms); aimed at every 200 ms.
@@ -212,7 +208,7 @@ t.test('watchdog: a ping right after READY, then every half interval; none while
   const from = receiver.messages.length;
   const blocked = await request({ port: running.port(), path: '/block?ms=1500' });
   t.equal(blocked.status, 200);
-  await sleep(500);
+  await receiver.waitFor('WATCHDOG', '1', 2000, receiver.messages.length);
   const gaps = pingGaps(receiver.messages.slice(from - 1));
   t.ok(Math.max(...gaps) >= 1400, `no ping while the loop was stuck: longest gap ${Math.round(Math.max(...gaps))} ms`);
   t.ok(receiver.messages.slice(-1)[0]?.fields.WATCHDOG === '1', 'pings resume once the loop is free');
@@ -222,11 +218,11 @@ t.test('watchdog: a ping right after READY, then every half interval; none while
 t.test('watchdog: WATCHDOG_PID of another process means not ours to feed', async (t) => {
   const receiver = await startReceiver();
   t.teardown(receiver.close);
-  const running = await startChaussette(['--host', '127.0.0.1', '--port', '0', join(FIXTURES, 'apps', 'echo-env.mjs')], {
+  const running = await serve(t, [join(FIXTURES, 'apps', 'echo-env.mjs')], {
     env: cleanEnv({ NOTIFY_SOCKET: receiver.address, WATCHDOG_USEC: '200000', WATCHDOG_PID: '1' }),
   });
-  t.teardown(() => running.stop('SIGKILL'));
   await receiver.waitFor('READY', '1');
+  // Not a wait for an event: proof that no ping comes in five of its 100 ms periods.
   await sleep(500);
   t.notOk(receiver.messages.some((m) => 'WATCHDOG' in m.fields), 'no ping');
   const { env } = JSON.parse((await request({ port: running.port(), path: "/" })).body) as { env: Record<string, string> };
@@ -245,11 +241,15 @@ t.test('--watchdog-probe: pings only while the app answers the path on its own s
   t.teardown(() => running.stop('SIGKILL'));
   await receiver.waitFor('WATCHDOG', '1');
   t.equal((await request({ socketPath: path, path: '/sick' })).status, 200);
-  await sleep(300);
-  const from = receiver.messages.length;
+  const failed = await waitForLine(running, (line) => line.level === 50 && /^Watchdog: not pinging, the probe failed/.test(line.msg));
+  const failedAt = failed.time;
+  if (typeof failedAt !== 'number') throw new Error(`no time in ${JSON.stringify(failed)}`);
+  // Not a wait for an event: proof that no ping comes for a second (five probe periods) while the
+  // probe fails. A ping sent before the failure may still be on its way: count from the failure's time.
   await sleep(1000);
-  t.equal(receiver.messages.slice(from).filter((m) => 'WATCHDOG' in m.fields).length, 0, 'no ping while /health answers 503');
+  t.equal(receiver.messages.filter((m) => 'WATCHDOG' in m.fields && m.at > failedAt).length, 0, 'no ping while /health answers 503');
   t.ok(running.lines.some((line) => line.level === 50 && /Watchdog: not pinging, the probe failed \(\/health answered 503\)/.test(line.msg)));
+  const from = receiver.messages.length;
   t.equal((await request({ socketPath: path, path: '/well' })).status, 200);
   await receiver.waitFor('WATCHDOG', '1', 2000, from);
   // The line comes through a pipe, which can lag the ping's datagram: wait for it, do not just look.

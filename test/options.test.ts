@@ -1,22 +1,9 @@
 // Options: command line over CHAUSSETTE_* over defaults, and usage errors.
 import t from 'tap';
-import { ChaussetteError } from '../src/errors.js';
-import { OPTION_TABLE, envName, parseCommandLine, type Options } from '../src/options.js';
+import { OPTION_TABLE, envName, parseCommandLine } from '../src/options.js';
+import { parse, thrown } from './helpers.js';
 
-const parse = (argv: string[], env: NodeJS.ProcessEnv = {}): Options => {
-  const result = parseCommandLine(argv, env, '1.2.3');
-  if (result.kind !== 'run') throw new Error('expected options');
-  return result.options;
-};
-const usageError = (argv: string[], env: NodeJS.ProcessEnv = {}): ChaussetteError => {
-  try {
-    parse(argv, env);
-  } catch (error) {
-    if (error instanceof ChaussetteError) return error;
-    throw error;
-  }
-  throw new Error('expected a usage error');
-};
+const usageError = (argv: string[], env: NodeJS.ProcessEnv = {}) => thrown(() => parse(argv, env));
 
 t.test('defaults', async (t) => {
   const options = parse([]);

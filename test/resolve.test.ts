@@ -3,23 +3,19 @@ import t, { type Test } from 'tap';
 import { ChaussetteError } from '../src/errors.js';
 import { resolveListenTargets, type SocketOptions } from '../src/sockets/resolve.js';
 import { readActivation } from '../src/systemd/activation.js';
+import { thrown } from './helpers.js';
 
 const PID = 4242;
 const defaults: SocketOptions = { fds: [], host: 'localhost', port: 8080, socketChoice: 'none' };
 const systemd = (extra: NodeJS.ProcessEnv = {}) => ({ LISTEN_FDS: '2', LISTEN_PID: String(PID), LISTEN_FDNAMES: 'web:admin', ...extra });
 
 const rejects = (t: Test, fn: () => unknown, code: string, pattern: RegExp, exitCode: number) => {
-  try {
-    fn();
-    t.fail(`expected ${code}`);
-  } catch (error) {
-    t.ok(error instanceof ChaussetteError, 'a catalogued error');
-    const e = error as ChaussetteError;
-    t.equal(e.code, code);
-    t.match(e.oneLine(), pattern);
-    t.equal(e.exitCode, exitCode);
-    t.notMatch(e.oneLine(), /\n/, 'one line');
-  }
+  const e = thrown(fn);
+  t.ok(e instanceof ChaussetteError, 'a catalogued error');
+  t.equal(e.code, code);
+  t.match(e.oneLine(), pattern);
+  t.equal(e.exitCode, exitCode);
+  t.notMatch(e.oneLine(), /\n/, 'one line');
 };
 
 t.test('no socket option and no LISTEN_FDS: the default address', async (t) => {

@@ -1,25 +1,19 @@
 // Graceful shutdown: nothing in flight is cut while time remains; idle
 // keep-alive connections do not hold the exit; the deadline is kept.
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { Agent } from 'node:http';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { cleanEnv, request, sleep, startChaussette, waitForLine, type Running } from './helpers.js';
+import { cleanEnv, request, serve, serverConnections, sleep, waitForArrival, waitForLine, waitUntil } from './helpers.js';
 
 const SLOW = 'test/fixtures/apps/slow.mjs';
-
-async function serve(t: Test, args: string[], env?: NodeJS.ProcessEnv): Promise<Running> {
-  const running = await startChaussette(['--host', '127.0.0.1', '--port', '0', ...args], { env });
-  t.teardown(() => running.stop('SIGKILL'));
-  return running;
-}
 
 t.test('a slow request in flight at SIGTERM completes, marked Connection: close', async (t) => {
   const running = await serve(t, [SLOW]);
   const inFlight = request({ port: running.port(), path: '/?ms=800' });
-  await sleep(150);
+  await waitForArrival(running, '/?ms=800');
   const signalled = Date.now();
   running.child.kill('SIGTERM');
   const res = await inFlight;
@@ -40,8 +34,12 @@ t.test('an idle keep-alive client is closed cleanly at once; an in-flight one af
   t.equal(first.headers.connection, 'keep-alive', 'keep-alive while serving');
   // Two connections: one idle, one with a request under way.
   const busy = request({ port: running.port(), path: '/?ms=600', agent: new Agent({ keepAlive: true }) });
-  await sleep(100);
-  const idleSockets = Object.values(agent.freeSockets).flat();
+  await waitForArrival(running, '/?ms=600');
+  // The agent files the first connection as free just after its response ended.
+  const idleSockets = await waitUntil(() => {
+    const free = Object.values(agent.freeSockets).flat();
+    return free.length > 0 && free;
+  }, 2000, 'the first connection to be idle in the agent');
   t.equal(idleSockets.length, 1, 'one idle keep-alive connection');
   const idleClosed = new Promise<boolean>((resolve) => idleSockets[0]!.once('close', (hadError) => resolve(hadError)));
   const signalled = Date.now();
@@ -57,7 +55,7 @@ t.test('an idle keep-alive client is closed cleanly at once; an in-flight one af
 t.test('the graceful timeout is honoured: what remains is closed by force, exit 0', async (t) => {
   const running = await serve(t, ['--graceful-timeout', '1', SLOW]);
   const cut = request({ port: running.port(), path: '/?ms=10000', timeoutMs: 20000 });
-  await sleep(100);
+  await waitForArrival(running, '/?ms=10000');
   const signalled = Date.now();
   running.child.kill('SIGTERM');
   await t.rejects(cut, 'the request still running at the deadline is cut');
@@ -71,11 +69,13 @@ t.test('hooks get the options: pre before serving, post after stopping; CHAUSSET
   const dir = mkdtempSync(join(tmpdir(), 'chaussette-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const log = join(dir, 'hooks.log');
-  const running = await serve(t, ['--pre-hook', 'test/fixtures/apps/hook.mjs:before', SLOW], cleanEnv({
-    HOOK_LOG: log,
-    CHAUSSETTE_POST_HOOK: 'test/fixtures/apps/hook.mjs:after',
-    CHAUSSETTE_GRACEFUL_TIMEOUT: '7',
-  }));
+  const running = await serve(t, ['--pre-hook', 'test/fixtures/apps/hook.mjs:before', SLOW], {
+    env: cleanEnv({
+      HOOK_LOG: log,
+      CHAUSSETTE_POST_HOOK: 'test/fixtures/apps/hook.mjs:after',
+      CHAUSSETTE_GRACEFUL_TIMEOUT: '7',
+    }),
+  });
   t.equal(readFileSync(log, 'utf8'), `pre 7 ${SLOW}\n`, 'the pre-hook ran before serving');
   t.equal((await request({ port: running.port() })).status, 200);
   running.child.kill('SIGTERM');
@@ -90,14 +90,21 @@ t.test('--require preloads a module before the app', async (t) => {
 });
 
 t.test('a connection accepted just before SIGTERM still gets its request answered', async (t) => {
-  const running = await startChaussette(['--host', '127.0.0.1', '--port', '0']);
-  t.teardown(() => running.stop('SIGKILL'));
+  const running = await serve(t, []);
   const socket = connect(running.port(), '127.0.0.1');
   await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
-  await sleep(100); // Accepted by the server, nothing sent yet.
+  // Accepted by the server (held by its pid, no longer in the listening queue), nothing sent yet.
+  await waitUntil(
+    () => serverConnections(running.port()).some((connection) => connection.peerPort === socket.localPort && connection.pids.includes(running.child.pid!)),
+    5000,
+    'chaussette to accept the connection',
+  );
   running.child.kill('SIGTERM');
   await waitForLine(running, (line) => /^Received SIGTERM/.test(line.msg));
-  await sleep(200); // The drain's first sweeps have run.
+  // Not a wait for an event: proof that the drain's sweeps (at once, then
+  // every 100 ms) leave a connection alone that has not sent its request
+  // yet. Nothing is logged when a sweep runs; two intervals are enough.
+  await sleep(200);
   let received = '';
   socket.setEncoding('utf8').on('data', (chunk: string) => (received += chunk));
   const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));

@@ -9,7 +9,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decide, type SignalState } from '../src/signals.js';
-import { cleanEnv, FIXTURES, request, ROOT, type Running, startChaussette, waitForLine } from './helpers.js';
+import { cleanEnv, FIXTURES, onEvent, request, ROOT, type Running, serve, waitForArrival, waitForLine, waitUntil } from './helpers.js';
 
 const GATED = join(FIXTURES, 'apps', 'load-gate.mjs');
 
@@ -46,22 +46,17 @@ function gate(t: Test): { path: string; open: () => void } {
 }
 
 async function startGated(t: Test, args: string[], env: NodeJS.ProcessEnv): Promise<Running> {
-  const running = await startChaussette(['--host', '127.0.0.1', '--port', '0', ...args, GATED], { env: cleanEnv(env), waitReady: false });
-  t.teardown(() => running.stop('SIGKILL'));
-  return running;
+  return serve(t, [...args, GATED], { env: cleanEnv(env), waitReady: false });
 }
 
+/** Waits until `count` processes print that they are loading the app. */
 const loading = (running: Running, count = 1) =>
-  waitUntilLines(running, (lines) => lines.filter((line) => line.msg.startsWith('loading ')).length >= count, 15_000);
-
-async function waitUntilLines(running: Running, ready: (lines: Running['lines']) => boolean, ms: number): Promise<void> {
-  const found = await waitForLine(running, () => ready(running.lines), ms);
-  if (!found) throw new Error(`not seen within ${ms} ms: ${JSON.stringify(running.lines)} ${running.stderr()}`);
-}
-
-/** Waits until `count` requests have reached the app (it prints a line as each arrives). */
-const arrived = (running: Running, count = 1) =>
-  waitUntilLines(running, (lines) => lines.filter((line) => line.msg.startsWith('request ')).length >= count, 10_000);
+  waitUntil(
+    () => running.lines.filter((line) => line.msg.startsWith('loading ')).length >= count,
+    15_000,
+    () => `${count} process(es) loading the app: ${JSON.stringify(running.lines.map((line) => line.msg))}`,
+    { wake: running.onChange },
+  );
 
 const servingLine = (running: Running) => waitForLine(running, (line) => /^Using \S+ backend/.test(line.msg), 15_000);
 
@@ -91,10 +86,9 @@ t.test('SIGHUP while the workers load: the primary logs it, no worker dies, then
 });
 
 t.test('a second SIGTERM is logged and the drain goes on: the request in flight is answered, exit 0', async (t) => {
-  const running = await startChaussette(['--host', '127.0.0.1', '--port', '0', GATED]);
-  t.teardown(() => running.stop('SIGKILL'));
+  const running = await serve(t, [GATED]);
   const inFlight = request({ port: running.port(), path: '/?ms=1500' });
-  await arrived(running);
+  await waitForArrival(running, '/?ms=1500');
   running.child.kill('SIGTERM');
   t.ok(await waitForLine(running, (line) => /^Received SIGTERM: draining/.test(line.msg)));
   running.child.kill('SIGTERM');
@@ -106,10 +100,9 @@ t.test('a second SIGTERM is logged and the drain goes on: the request in flight 
 
 t.test('SIGINT twice (Ctrl-C twice) stops at once: exit 130; SIGQUIT too: exit 131', async (t) => {
   for (const [signals, code] of [[['SIGINT', 'SIGINT'], 130], [['SIGQUIT'], 131]] as const) {
-    const running = await startChaussette(['--host', '127.0.0.1', '--port', '0', GATED]);
-    t.teardown(() => running.stop('SIGKILL'));
+    const running = await serve(t, [GATED]);
     void request({ port: running.port(), path: '/?ms=30000', timeoutMs: 40_000 }).catch(() => {});
-    await arrived(running);
+    await waitForArrival(running, '/?ms=30000');
     const [first, second] = signals;
     running.child.kill(first);
     if (second) {
@@ -137,8 +130,7 @@ const accepts = (port: number) =>
 t.test('SIGUSR1 without a log file never opens the inspector (one process, and a pool signalled as a group)', async (t) => {
   t.notOk(await accepts(9229), 'nothing on the inspector port before');
   for (const args of [[], ['--workers', '2']]) {
-    const running = await startChaussette(['--host', '127.0.0.1', '--port', '0', '--log-level', 'debug', ...args]);
-    t.teardown(() => running.stop('SIGKILL'));
+    const running = await serve(t, ['--log-level', 'debug', ...args]);
     process.kill(-running.child.pid!, 'SIGUSR1');
     t.ok(
       await waitForLine(running, (line) => /^Received SIGUSR1: (the log is not a file|there is no log file)/.test(line.msg)),
@@ -152,19 +144,18 @@ t.test('SIGUSR1 without a log file never opens the inspector (one process, and a
 });
 
 t.test('--workers 2, signals to the whole process group: only the primary acts; requests in flight are answered', async (t) => {
-  const running = await startChaussette(['--host', '127.0.0.1', '--port', '0', '--workers', '2', GATED]);
-  t.teardown(() => running.stop('SIGKILL'));
+  const running = await serve(t, ['--workers', '2', GATED]);
   const group = -running.child.pid!;
   // A hangup to the group (a terminal closed, GNU timeout): a reload, no worker killed by it.
   const acrossReload = request({ port: running.port(), path: '/?ms=1500' });
-  await arrived(running, 1);
+  await waitForArrival(running, '/?ms=1500');
   process.kill(group, 'SIGHUP');
   t.ok(await waitForLine(running, (line) => /^Reloaded: 2 new workers serving/.test(line.msg), 20_000), 'the primary reloaded');
   t.equal((await acrossReload).body.endsWith('after 1500 ms\n'), true, 'the request in flight across the reload was answered');
   t.notOk(running.lines.some((line) => /exited \(killed by SIGHUP\)/.test(line.msg)), 'no worker died of the hangup');
   // Ctrl-C: SIGINT to the group. The primary drains its workers; they do not act on it themselves.
   const acrossStop = request({ port: running.port(), path: '/?ms=1500' });
-  await arrived(running, 2);
+  await waitForArrival(running, '/?ms=1500', 2);
   process.kill(group, 'SIGINT');
   t.equal((await acrossStop).body.endsWith('after 1500 ms\n'), true, 'the request in flight at Ctrl-C was answered');
   t.equal(await running.exited, 0);
@@ -186,8 +177,7 @@ t.test('workers leave by themselves when the primary is killed while they load t
   t.equal(workers.length, 2, 'two workers, loading');
   t.teardown(() => workers.forEach((pid) => alive(pid) && process.kill(pid, 'SIGKILL')));
   running.child.kill('SIGKILL');
-  const deadline = Date.now() + 10_000;
-  while (workers.some(alive) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+  await waitUntil(() => !workers.some(alive), 10_000, () => `the workers to leave; alive: ${workers.filter(alive).join(', ')}`).catch(() => undefined);
   for (const pid of workers) t.notOk(alive(pid), `worker ${pid} is gone, not left running under PID 1`);
 });
 
@@ -202,14 +192,9 @@ t.test("the library's serve(): once stopped, its signal handlers are gone", asyn
   const child = spawn(process.execPath, [join(FIXTURES, 'api', 'stop-then-wait.mjs')], { cwd: ROOT, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(() => child.kill('SIGKILL'));
   let out = '';
-  const stopped = new Promise<void>((resolve) =>
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      out += chunk;
-      if (out.includes('"stopped"')) resolve();
-    }),
-  );
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
   const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
-  await stopped;
+  await waitUntil(() => out.includes('"stopped"'), 10_000, () => `the program to say it stopped: ${out}`, { wake: onEvent(child.stdout, 'data') });
   child.kill('SIGTERM');
   t.equal(await exited, 'SIGTERM', 'SIGTERM now ends the program, as it would without chaussette');
 });

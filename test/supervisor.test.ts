@@ -9,8 +9,8 @@ import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_pro
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cleanEnv, CLI, FIXTURES, freePort, request, ROOT, sleep } from './helpers.js';
-import { type LoadCounts, type LoadTarget, runLoad } from './load.js';
+import { cleanEnv, CLI, FIXTURES, freePort, request, ROOT, sleep, waitUntil } from './helpers.js';
+import { type LoadCounts, type LoadTarget, loadConnected, runLoad } from './load.js';
 
 // Each group start waits startsecs (3 s in the example) per process; the
 // rolling restart does that five times. About a minute in all.
@@ -110,11 +110,17 @@ async function startSupervisor(t: Test, sections: (dir: string) => string): Prom
   let stopping = false;
   const waitState = async (prefix: string, state: string, count: number, timeoutMs = 30_000) => {
     let last = new Map<string, { state: string; pid?: number }>();
-    for (const deadline = Date.now() + timeoutMs; Date.now() < deadline && !stopping; await sleep(250)) {
-      last = new Map([...(await status())].filter(([name]) => name.startsWith(prefix)));
-      if (last.size === count && [...last.values()].every((p) => p.state === state)) return last;
-    }
-    throw new Error(`${prefix}*: not ${count} x ${state} in time: ${JSON.stringify([...last])}\n${readLog(join(dir, 'supervisord.log'))}`);
+    const describe = () => `${prefix}*: ${count} x ${state}; last ${JSON.stringify([...last])}\n${readLog(join(dir, 'supervisord.log'))}`;
+    return waitUntil(
+      async () => {
+        if (stopping) throw new Error(`stopped while waiting for ${describe()}`);
+        last = new Map([...(await status())].filter(([name]) => name.startsWith(prefix)));
+        return last.size === count && [...last.values()].every((p) => p.state === state) && last;
+      },
+      timeoutMs,
+      describe,
+      { everyMs: 250 },
+    );
   };
 
   // Its output goes to a file, not a pipe to this process: should this file
@@ -166,9 +172,15 @@ async function startSupervisor(t: Test, sections: (dir: string) => string): Prom
     onExit();
   });
 
-  for (const deadline = Date.now() + 15_000; (await ctl('pid')).code !== 0; await sleep(100)) {
-    if (supervisord.exitCode !== null || Date.now() > deadline) throw new Error(`supervisord did not start: ${output()}`);
-  }
+  await waitUntil(
+    async () => {
+      if (supervisord.exitCode !== null) throw new Error(`supervisord exited: ${output()}`);
+      return (await ctl('pid')).code === 0;
+    },
+    15_000,
+    () => `supervisord to answer supervisorctl: ${output()}`,
+    { everyMs: 100 },
+  );
   const supervisor: Supervisor = {
     dir,
     conf,
@@ -243,12 +255,14 @@ t.test('a TCP socket shared by 5 processes (examples/supervisord.conf)', async (
     let restarting = true;
     const chain = async (delayMs: number) => {
       const total = empty();
+      // Not a wait for an event: the second chain runs half a run behind the
+      // first, so that one is sending while the other starts its next client.
       await sleep(delayMs);
       while (restarting) add(total, await runLoad({ port }, 4000, 2, 2));
       return total;
     };
     const chains = [chain(0), chain(2000)];
-    await sleep(500);
+    await loadConnected({ port });
     const restarts: string[] = [];
     try {
       for (let n = 0; n < 5; n++) {
@@ -299,7 +313,7 @@ t.test('a TCP socket shared by 5 processes (examples/supervisord.conf)', async (
     // requests waiting in the old socket's queue are reset in any case.
     const before = listeningInode(port);
     const loading = runLoad({ port }, 6000, 0, 4);
-    await sleep(500);
+    await loadConnected({ port });
     const { code, output } = await supervisor.ctl('restart', 'all');
     t.equal(code, 0, output.trim().replace(/\n/g, '; '));
     const counts = await loading;
@@ -316,13 +330,18 @@ t.test('a TCP socket shared by 5 processes (examples/supervisord.conf)', async (
     t.equal(stopped.code, 0, stopped.output.trim().replace(/\n/g, '; '));
     // supervisord closes the socket when it lets go of the last process (soon after, at worst).
     let error: NodeJS.ErrnoException | undefined;
-    for (const deadline = Date.now() + 5000; Date.now() < deadline; await sleep(50)) {
-      error = await request({ port, timeoutMs: 1000 }).then(
-        () => undefined,
-        (e: NodeJS.ErrnoException) => e,
-      );
-      if (error?.code === 'ECONNREFUSED') break;
-    }
+    await waitUntil(
+      async () => {
+        error = await request({ port, timeoutMs: 1000 }).then(
+          () => undefined,
+          (e: NodeJS.ErrnoException) => e,
+        );
+        return error?.code === 'ECONNREFUSED';
+      },
+      5000,
+      () => `a refused connection; the last request got ${error?.code ?? 'an answer'}`,
+      { everyMs: 50 },
+    );
     t.equal(error?.code, 'ECONNREFUSED', 'a new connection is refused while the group is stopped');
     t.equal(listeningInode(port), undefined, 'no socket listens on the port');
     const started = await supervisor.ctl('start', 'all');
@@ -358,16 +377,20 @@ t.test('a unix socket (the example\'s commented alternative), and the section de
   });
 
   t.test('--fd 0 under [program:...]: the one-line error, exit 78, FATAL (not a hang)', async (t) => {
-    // startretries=3: four quick exits with growing back-off, then FATAL.
+    // startretries=3: quick exits with growing back-off, then FATAL. How many
+    // exits exactly is Supervisor's own reckoning (on a busy machine it made
+    // five, not four); what is ours is that each attempt printed the one line
+    // and exited 78, and that there were at least startretries + 1 of them.
     const wrong = await supervisor.waitState('wrong', 'FATAL', 1, 40_000);
     t.same([...wrong.keys()], ['wrong:wrong_0'], 'supervisorctl shows it FATAL');
     const lines = readFileSync(join(supervisor.dir, 'wrong_0.log'), 'utf8').trim().split('\n');
     t.comment(`wrong_0.log: ${lines[0]}`);
     t.match(lines[0], /^chaussette: ERR_FD_NOT_SOCKET: fd 0 is a pipe, not a socket \(hint: .*fcgi-program/, 'stderr line');
     t.same(new Set(lines), new Set([lines[0]]), 'that line and nothing else, once per attempt');
-    t.equal(lines.length, 4, 'one attempt plus startretries=3');
     const exits = supervisor.log().match(/exited: wrong_0 \(exit status (\d+); not expected\)/g) ?? [];
-    t.equal(exits.length, 4, 'supervisord saw 4 exits');
+    t.comment(`supervisord made ${exits.length} attempts`);
+    t.ok(exits.length >= 4, `one attempt plus startretries=3 at least (${exits.length})`);
+    t.equal(lines.length, exits.length, 'one line per attempt');
     t.ok(exits.every((line) => line.includes('exit status 78')), 'exit status 78 (EX_CONFIG) each time');
     t.match(supervisor.log(), /gave up: wrong_0 entered FATAL state, too many start retries too quickly/, 'and gave up');
   });

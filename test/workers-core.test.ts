@@ -5,8 +5,8 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ignoredName, projectRoot } from '../src/dev/watch.js';
-import { parseCommandLine, type Options } from '../src/options.js';
 import { pickWorker, restartDelayMs } from '../src/workers/pool.js';
+import { parse } from './helpers.js';
 
 t.test('pickWorker: the fewest pending hand-overs, equals in turn', async (t) => {
   t.equal(pickWorker([], 0), -1, 'no worker ready');
@@ -35,12 +35,6 @@ t.test('projectRoot: up from the app file to its package.json', async (t) => {
   t.equal(projectRoot(undefined, '/cwd'), '/cwd', 'no app file: the working directory');
   t.equal(projectRoot(join(root, 'node_modules', 'pkg', 'index.js'), '/cwd'), '/cwd', 'an installed package is not the project');
 });
-
-const parse = (argv: string[], env: NodeJS.ProcessEnv = {}): Options => {
-  const result = parseCommandLine(argv, env, '0.0.0');
-  if (result.kind !== 'run') throw new Error('expected options');
-  return result.options;
-};
 
 t.test('--workers and --reload, from the command line or the environment', async (t) => {
   t.match(parse([]), { workers: 0, reload: false });

@@ -7,8 +7,8 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, unlinkSync, writeFileSync 
 import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cleanEnv, FIXTURES, freePort, PASS_FD, request, ROOT, type Running, runToExit, sleep, startChaussette, waitForLine } from './helpers.js';
-import { runLoad } from './load.js';
+import { cleanEnv, FIXTURES, freePort, PASS_FD, request, ROOT, type Running, runToExit, serve, serverConnections, startChaussette, waitForArrival, waitForLine, waitUntil } from './helpers.js';
+import { loadConnected, runLoad } from './load.js';
 import { startReceiver } from './notify-receiver.js';
 
 const PID_APP = join(FIXTURES, 'apps', 'pid.mjs');
@@ -31,11 +31,13 @@ const alive = (pid: number) => {
 };
 
 async function startPool(t: Test, args: string[], env: NodeJS.ProcessEnv = cleanEnv()): Promise<{ running: Running; port: number }> {
-  const port = await freePort();
-  const running = await startChaussette(['--host', '127.0.0.1', '--port', String(port), ...args], { env });
-  t.teardown(() => running.stop('SIGKILL'));
-  return { running, port };
+  const running = await serve(t, args, { env });
+  return { running, port: running.port() };
 }
+
+/** Waits until none of `pids` is alive any more. */
+const waitGone = (pids: number[], what: string) =>
+  waitUntil(() => !pids.some(alive), 5000, () => `${what} to exit (alive: ${pids.filter(alive).join(', ')})`);
 
 t.test('--workers 3: every worker takes an even share of new connections', async (t) => {
   const { running, port } = await startPool(t, ['--workers', '3', PID_APP]);
@@ -60,10 +62,15 @@ t.test('SIGHUP under load replaces every worker, one at a time, and no request f
   const { running, port } = await startPool(t, ['--workers', '2', PID_APP]);
   const first = pidsIn(running.lines.find((line) => line.msg.startsWith('Using http backend')));
   const load = runLoad({ port }, 8000, 3, 3);
-  await sleep(1000);
+  await loadConnected({ port });
   running.child.kill('SIGHUP');
   const reloaded = await waitForLine(running, (line) => line.msg.startsWith('Reloaded: 2 new workers'), 10_000);
-  await sleep(500);
+  // Each new worker must answer before the next reload replaces it: one holding a connection will.
+  await waitUntil(
+    () => pidsIn(reloaded).every((pid) => serverConnections(port).some((connection) => connection.pids.includes(pid))),
+    5000,
+    'each new worker to take a connection of the load',
+  );
   running.child.kill('SIGHUP');
   const again = await waitForLine(running, (line) => line.msg.startsWith('Reloaded') && line !== reloaded, 10_000);
   const counts = await load;
@@ -77,7 +84,7 @@ t.test('SIGHUP under load replaces every worker, one at a time, and no request f
   t.equal(third.length, 2);
   t.equal(new Set([...first, ...second, ...third]).size, 6, 'each reload started new processes');
   for (const pid of [...second, ...third]) t.ok(counts.pids[pid], `new worker ${pid} answered`);
-  await sleep(500);
+  await waitGone([...first, ...second], 'the replaced workers');
   for (const pid of [...first, ...second]) t.notOk(alive(pid), `replaced worker ${pid} has exited`);
   t.equal(await running.stop(), 0);
 });
@@ -132,7 +139,7 @@ t.test('SIGTERM to the primary alone (KillMode=mixed) drains what the workers ar
   const { running, port } = await startPool(t, ['--workers', '2', join(FIXTURES, 'apps', 'slow.mjs')]);
   const workers = pidsIn(running.lines.find((line) => line.msg.startsWith('Using http backend')));
   const inFlight = [request({ port, path: '/?ms=800', agent: false }), request({ port, path: '/?ms=800', agent: false })];
-  await sleep(200);
+  await waitForArrival(running, '/?ms=800', 2);
   running.child.kill('SIGTERM');
   const answers = await Promise.all(inFlight);
   t.same(answers.map((answer) => answer.status), [200, 200], 'both requests in flight were answered');
@@ -145,10 +152,10 @@ t.test('the primary killed outright: its workers finish what they have, then lea
   const { running, port } = await startPool(t, ['--workers', '2', join(FIXTURES, 'apps', 'slow.mjs')]);
   const workers = pidsIn(running.lines.find((line) => line.msg.startsWith('Using http backend')));
   const inFlight = request({ port, path: '/?ms=800', agent: false });
-  await sleep(200);
+  await waitForArrival(running, '/?ms=800');
   running.child.kill('SIGKILL');
   t.equal((await inFlight).status, 200, 'the request in flight was answered');
-  for (const deadline = Date.now() + 5000; workers.some(alive) && Date.now() < deadline; ) await sleep(50);
+  await waitGone(workers, 'the orphaned workers');
   for (const pid of workers) t.notOk(alive(pid), `worker ${pid} left instead of lingering as an orphan`);
   t.ok(running.lines.some((line) => /Worker \d: the primary went away; draining/.test(line.msg)));
 });
@@ -218,7 +225,10 @@ t.test('watchdog: a stuck worker is killed and replaced while a healthy one keep
   t.ok(killed, 'the stuck worker was killed');
   t.ok(await waitForLine(running, (line) => /serves again$/.test(line.msg), 5000), 'and replaced');
   t.ok((await blocked) instanceof Error, 'its connection was cut with it');
-  await sleep(Math.max(0, startedAt + 3500 - Date.now()));
+  // The pings of the first 3.5 s, up to the first one after them: a gap at the end counts too.
+  await waitUntil(() => receiver.messages.some((m) => m.fields.WATCHDOG === '1' && m.at >= startedAt + 3500), 6000, 'a ping 3.5 s on', {
+    wake: receiver.onMessage,
+  });
   const pings = receiver.messages.slice(from).filter((m) => m.fields.WATCHDOG === '1').map((m) => m.at);
   const gaps = pings.slice(1).map((at, i) => at - pings[i]!);
   t.ok(pings.length >= 5, `pings went on (${pings.length} in 3.5 s, one every 500 ms aimed at)`);
@@ -229,8 +239,15 @@ t.test('watchdog: a stuck worker is killed and replaced while a healthy one keep
 t.test('watchdog: with no healthy worker the pings stop, and resume once one serves', async (t) => {
   const { receiver, running, port, from } = await watchdogPool(t, 1);
   void request({ port, path: '/block?ms=6000', agent: false }).catch(() => undefined);
-  t.ok(await waitForLine(running, (line) => line.level === 50 && /^Watchdog: not pinging, no worker/.test(line.msg), 5000), 'says why it stopped pinging');
+  const stopped = await waitForLine(running, (line) => line.level === 50 && /^Watchdog: not pinging, no worker/.test(line.msg), 5000);
+  t.ok(stopped, 'says why it stopped pinging');
   t.ok(await waitForLine(running, (line) => line.msg === 'Watchdog: healthy again; pinging', 5000), 'pings again once the new worker serves');
+  // The ping that resumes comes through the receiver, which can lag the log line: wait for it, do not just look.
+  const stoppedAt = stopped.time;
+  if (typeof stoppedAt !== 'number') throw new Error(`no time in ${JSON.stringify(stopped)}`);
+  await waitUntil(() => receiver.messages.some((m) => m.fields.WATCHDOG === '1' && m.at > stoppedAt), 5000, 'the first ping after the stop', {
+    wake: receiver.onMessage,
+  });
   const pings = receiver.messages.slice(from).filter((m) => m.fields.WATCHDOG === '1').map((m) => m.at);
   const gaps = pings.slice(1).map((at, i) => at - pings[i]!);
   t.ok(Math.max(...gaps) >= 1000, `a gap of at least WatchdogSec, so systemd would have stepped in (longest ${Math.round(Math.max(...gaps))} ms)`);
@@ -250,8 +267,8 @@ t.test('--reload: an edit reloads the app with no request failing; broken code l
   t.ok(await waitForLine(running, (line) => line.msg.startsWith(`Watching ${project} (2 directories`)), 'watches the project, subdirectories included');
   t.equal((await request({ port })).body, 'v1');
 
+  let sent = 0;
   const load = (async () => {
-    let sent = 0;
     const failures: string[] = [];
     for (const until = Date.now() + 3000; Date.now() < until; sent++) {
       await request({ port, agent: false }).then(
@@ -259,13 +276,13 @@ t.test('--reload: an edit reloads the app with no request failing; broken code l
         (error: Error) => void failures.push(error.message),
       );
     }
-    return { sent, failures };
+    return { failures };
   })();
-  await sleep(300);
+  await waitUntil(() => sent > 0, 5000, 'the load to be under way');
   version('v2');
   t.ok(await waitForLine(running, (line) => /^Reloading \(lib\/version\.mjs changed\)/.test(line.msg), 5000), 'the change is named');
   t.ok(await waitForLine(running, (line) => line.msg.startsWith('Reloaded: 1 new worker'), 10_000));
-  const { sent, failures } = await load;
+  const { failures } = await load;
   t.comment(`--reload under load: ${sent} requests, ${failures.length} failed`);
   t.same(failures, [], 'no request failed during the reload');
   t.equal((await request({ port })).body, 'v2', 'the new code answers');
@@ -301,7 +318,7 @@ t.test('--workers on two sockets from systemd-socket-activate: both are served, 
     waitReady: false,
   });
   t.teardown(() => running.stop('SIGKILL'));
-  for (const deadline = Date.now() + 5000; !/Listening on .* as 4/.test(running.stderr()) && Date.now() < deadline; ) await sleep(20);
+  await waitUntil(() => /Listening on .* as 4/.test(running.stderr()), 5000, () => `systemd-socket-activate to listen: ${running.stderr()}`, { wake: running.onChange });
   // The first connection starts it (socket activation); it waits in the socket's queue meanwhile.
   t.equal((await request({ port: web, timeoutMs: 15_000 })).status, 200, 'the activating request is answered');
   t.ok(await waitForLine(running, (line) => line.msg.startsWith('Using http backend with 2 workers')));
@@ -316,17 +333,19 @@ t.test('--workers on two sockets from systemd-socket-activate: both are served, 
 });
 
 t.test('a stop while a replacement is still loading the app: it stops as soon as it can, not at the kill deadline', async (t) => {
-  const slow = join(mkdtempSync(join(tmpdir(), 'slow-')), 'ms');
-  t.teardown(() => rmSync(slow, { force: true }));
-  const { running } = await startPool(t, ['--workers', '2', '--graceful-timeout', '20', GATE_APP], cleanEnv({ START_SLOW: slow }));
+  const hold = join(mkdtempSync(join(tmpdir(), 'slow-')), 'hold');
+  t.teardown(() => rmSync(hold, { force: true }));
+  const { running } = await startPool(t, ['--workers', '2', '--graceful-timeout', '20', GATE_APP], cleanEnv({ START_SLOW: hold }));
   const [victim] = pidsIn(running.lines.find((line) => line.msg.startsWith('Using http backend')));
-  // The replacement will take 1.5 s to load; the primary is told to stop meanwhile.
-  writeFileSync(slow, '1500');
+  // The replacement is held while it loads the app; the primary is told to stop meanwhile, then it is let go.
+  writeFileSync(hold, '');
   process.kill(victim!, 'SIGKILL');
   t.ok(await waitForLine(running, (line) => line.msg.includes('starting a new one in 0.1 s')));
-  await sleep(300);
+  await waitForLine(running, (line) => line.msg.startsWith('start-gate: loading held'));
   const stopping = Date.now();
   running.child.kill('SIGTERM');
+  await waitForLine(running, (line) => /^Received SIGTERM: stopping/.test(line.msg));
+  rmSync(hold);
   t.equal(await running.exited, 0);
   const took = Date.now() - stopping;
   t.ok(took < 8000, `stopped after ${took} ms, not at the 22 s kill deadline`);

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { ROOT, sleep } from '../helpers.js';
+import { ROOT, sleep, waitUntil } from '../helpers.js';
 import { bootMachine, type Machine } from './machine.js';
 
 const LIB = '/usr/lib/chaussette';
@@ -28,13 +28,32 @@ async function show(unit: string, ...properties: string[]): Promise<Record<strin
   return Object.fromEntries(out.trim().split('\n').map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]));
 }
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await sleep(100)) {
-    const value = await probe();
-    if (value !== undefined) return value;
-  }
-  throw new Error(`timed out waiting for ${what}`);
+/** Asks the guest every 100 ms until `probe` gives a value. */
+function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000) {
+  return waitUntil(probe, timeoutMs, what, { everyMs: 100 });
 }
+
+/**
+ * Once systemd has taken READY=1: the unit's state then. A request answered
+ * does not mean systemd has read the notification sent before it.
+ */
+const readyState = (unit: string, ...properties: string[]) =>
+  waitFor(`${unit} to be active with a status`, async () => {
+    const state = await show(unit, 'ActiveState', 'StatusText', ...properties);
+    return state.ActiveState === 'active' && state.StatusText ? state : undefined;
+  });
+
+/** The pids holding connections accepted on a unix socket of the guest, from ss(8). */
+async function holders(path: string): Promise<string[]> {
+  return [...(await sh(`ss -Hxp state established src ${path}`)).matchAll(/pid=(\d+)/g)].map((match) => match[1]!);
+}
+
+/** Until each of `pids` holds a connection of the load on `path`: each answers part of it then. */
+const takingLoad = (path: string, pids: string[]) =>
+  waitFor(`pids ${pids.join(', ')} to take connections on ${path}`, async () => {
+    const held = await holders(path);
+    return pids.every((pid) => held.includes(pid)) || undefined;
+  });
 
 const dropIn = (unit: string, body: string) => machine.writeFile(`/etc/systemd/system/${unit}.d/test.conf`, body);
 
@@ -73,7 +92,7 @@ t.test('systemctl start chaussette@app.socket: started by the first request, whi
   const [pid, seconds] = [curl[0], Number(curl[1])];
   t.match(pid, /^\d+$/, 'answered');
   t.comment(`first request on a cold socket-activated start answered in ${Math.round(seconds * 1000)} ms`);
-  const state = await show('chaussette@app.service', 'ActiveState', 'MainPID', 'StatusText', 'Type', 'NotifyAccess');
+  const state = await readyState('chaussette@app.service', 'MainPID', 'Type', 'NotifyAccess');
   t.equal(state.ActiveState, 'active');
   t.equal(state.MainPID, pid, 'the answering process is the main PID');
   t.match(state.StatusText, /^Serving unix:\/run\/chaussette\/app\.sock \(http\): /);
@@ -89,21 +108,28 @@ t.test('systemctl start chaussette@app.socket: started by the first request, whi
 });
 
 t.test('restart and stop/start under load: no request fails', async (t) => {
-  const load = machine.exec(`${LOAD} --socket /run/chaussette/app.sock --ms 9000 --keep-alive 4 --new 4`, { timeoutMs: 60_000 });
+  // Until the test says (the file), 45 s at most: however slow the machine, the load spans every step.
+  await sh('rm -f /run/load-done');
+  const load = machine.exec(`${LOAD} --socket /run/chaussette/app.sock --ms 45000 --stop-file /run/load-done --keep-alive 4 --new 4`, { timeoutMs: 90_000 });
   const pids = new Set<string>();
-  const note = async () => pids.add((await show('chaussette@app.service', 'MainPID')).MainPID!);
-  await sleep(1000);
+  const mainPid = async () => (await show('chaussette@app.service', 'MainPID')).MainPID!;
+  const note = async () => pids.add(await mainPid());
+  // Each step once the process serving has taken connections of the load (it answers some then).
+  await takingLoad('/run/chaussette/app.sock', [await mainPid()]);
   await note();
   await sh('systemctl restart chaussette@app.service');
   await note();
-  await sleep(1500);
+  await takingLoad('/run/chaussette/app.sock', [await mainPid()]);
   await sh('systemctl restart chaussette@app.service');
   await note();
-  await sleep(1500);
+  await takingLoad('/run/chaussette/app.sock', [await mainPid()]);
   await sh('systemctl stop chaussette@app.service');
+  // Not a wait for an event: half a second stopped, for requests to queue on the socket meanwhile.
   await sleep(500);
   await sh('systemctl start chaussette@app.service');
   await note();
+  await takingLoad('/run/chaussette/app.sock', [await mainPid()]);
+  await sh('touch /run/load-done');
   const result = await load;
   t.equal(result.code, 0, result.stderr);
   const counts = JSON.parse(result.stdout) as { sent: number; ok: number; failed: number; retried: number; keepAlive: number; newConnection: number; errors: Record<string, number>; pids: Record<string, number> };
@@ -124,12 +150,14 @@ t.test('--workers: systemctl reload under load replaces every worker; the main P
   const workersOf = async () => (await sh(`pgrep -P ${primary} || true`)).trim().split('\n').filter(Boolean).sort();
   const first = await workersOf();
   t.equal(first.length, 2, 'two workers under the main process');
-  t.match((await show('chaussette@pool.service', 'StatusText')).StatusText, /^Serving unix:\/run\/chaussette\/pool\.sock \(http, 2 workers\)/);
+  t.match((await readyState('chaussette@pool.service')).StatusText, /^Serving unix:\/run\/chaussette\/pool\.sock \(http, 2 workers\)/);
 
-  const load = machine.exec(`${LOAD} --socket /run/chaussette/pool.sock --ms 7000 --keep-alive 4 --new 4`, { timeoutMs: 60_000 });
+  await sh('rm -f /run/load-done');
+  const load = machine.exec(`${LOAD} --socket /run/chaussette/pool.sock --ms 45000 --stop-file /run/load-done --keep-alive 4 --new 4`, { timeoutMs: 90_000 });
   const generations = [first];
-  for (const pause of [1000, 1500]) {
-    await sleep(pause);
+  for (let reload = 0; reload < 2; reload++) {
+    // Once the workers serving have taken connections of the load: the new ones must answer before they are replaced.
+    await takingLoad('/run/chaussette/pool.sock', generations.at(-1)!);
     const started = Date.now();
     await sh('systemctl reload chaussette@pool.service');
     await waitFor('the reload to finish', async () => {
@@ -139,6 +167,8 @@ t.test('--workers: systemctl reload under load replaces every worker; the main P
     t.comment(`systemctl reload, until active again with new workers: ${Date.now() - started} ms`);
     generations.push(await workersOf());
   }
+  await takingLoad('/run/chaussette/pool.sock', generations.at(-1)!);
+  await sh('touch /run/load-done');
   const result = await load;
   t.equal(result.code, 0, result.stderr);
   const counts = JSON.parse(result.stdout) as { sent: number; failed: number; retried: number; errors: Record<string, number>; pids: Record<string, number> };
@@ -162,7 +192,10 @@ t.test('systemctl reload of a single process is a logged no-op, never a kill', a
   await sh('systemctl start chaussette@app.service');
   const before = (await show('chaussette@app.service', 'MainPID')).MainPID;
   await sh('systemctl reload chaussette@app.service');
-  await sleep(300);
+  // ExecReload= only sends SIGHUP: wait until chaussette says it handled it.
+  await waitFor('the SIGHUP to be handled', async () =>
+    /Received SIGHUP: nothing reloaded/.test(await sh('journalctl -u chaussette@app.service --no-pager -o cat')) || undefined,
+  );
   const after = await show('chaussette@app.service', 'MainPID', 'ActiveState');
   t.equal(after.ActiveState, 'active');
   t.equal(after.MainPID, before, 'the same process serves');
@@ -175,7 +208,9 @@ t.test('a drain longer than TimeoutStopSec= is extended honestly: the request in
   await sh('systemctl daemon-reload && systemctl start chaussette@long.socket');
   await sh('curl -sS --unix-socket /run/chaussette/long.sock "http://long/?ms=0"');
   const slow = machine.exec('curl -sS -i -m 20 --unix-socket /run/chaussette/long.sock "http://long/?ms=4500"', { timeoutMs: 30_000 });
-  await sleep(500);
+  await waitFor('the slow request to arrive', async () =>
+    /^arrived: \/\?ms=4500 /m.test(await sh('journalctl -u chaussette@long.service --no-pager -o cat')) || undefined,
+  );
   const stopping = Date.now();
   await sh('systemctl stop chaussette@long.service', 30_000);
   const stoppedAfter = Date.now() - stopping;
@@ -354,6 +389,7 @@ t.test('readiness through both transports: the addon, and systemd-notify when th
   t.equal(state.ActiveState, 'active', 'READY=1 arrived through systemd-notify');
   t.match(state.StatusText, /^Serving unix:\/run\/chaussette\/viahelper\.sock \(http\)/);
   t.match(await sh('journalctl --no-pager -o cat -u chaussette@viahelper.service'), /through \/usr\/bin\/systemd-notify, one process per message/);
+  // Not a wait for an event: proof that no watchdog restart comes in more than a WatchdogSec.
   await sleep(5000);
   t.equal((await show('chaussette@viahelper.service', 'NRestarts')).NRestarts, '0', 'its watchdog pings arrive too (WatchdogSec=4s outlived)');
   await sh('systemctl stop chaussette@viahelper.service');

@@ -2,13 +2,18 @@
 // dependencies): keep-alive clients and new-connection clients in parallel
 // for a fixed time, every answer checked. Prints one JSON line of counts.
 //
-//   node load.mjs --socket /run/chaussette/app.sock --ms 8000 [--keep-alive 4] [--new 4]
+//   node load.mjs --socket /run/chaussette/app.sock --ms 8000 [--keep-alive 4] [--new 4] [--stop-file PATH]
+//
+// With --stop-file the load ends as soon as that file exists (--ms is then
+// only its upper bound), so a test ends it once what it waits for happened,
+// however slow the machine is.
 //
 // A request that fails on a reused keep-alive connection before any byte of
 // an answer arrived (the server closed that idle connection as the request
 // left) is sent again once, as RFC 9112 section 9.3.1 lets clients do for
 // idempotent requests and as Node documents (request.reusedSocket). Those
 // are counted apart as `retried`; anything else is a failure.
+import { existsSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 
 const args = Object.fromEntries(
@@ -17,6 +22,7 @@ const args = Object.fromEntries(
 const target = args.socket ? { socketPath: args.socket } : { host: args.host ?? '127.0.0.1', port: Number(args.port) };
 const begun = Date.now();
 const until = begun + Number(args.ms ?? 5000);
+const going = () => Date.now() < until && !(args['stop-file'] && existsSync(args['stop-file']));
 const counts = { sent: 0, ok: 0, failed: 0, retried: 0, keepAlive: 0, newConnection: 0, errors: {}, pids: {} };
 
 function once(agent) {
@@ -48,7 +54,7 @@ function once(agent) {
 
 async function client(kind) {
   const agent = kind === 'keepAlive' ? new Agent({ keepAlive: true, maxSockets: 1 }) : false;
-  while (Date.now() < until) {
+  while (going()) {
     counts.sent++;
     counts[kind]++;
     let result = await once(agent);

@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync } from 'nod
 import { dirname, join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { waitUntil } from '../helpers.js';
 
 const ROOTFS_SH = join(dirname(fileURLToPath(import.meta.url)), 'rootfs.sh');
 const HIERARCHIES = ['/sys/fs/cgroup/systemd', '/sys/fs/cgroup/unified'];
@@ -167,8 +168,8 @@ export async function bootMachine(options: BootOptions = {}): Promise<Machine> {
   };
 
   try {
-    leaderPid = await findLeader(child, () => hasExited, Date.now() + BOOT_TIMEOUT_MS);
-    await waitRunning(machine, () => hasExited, Date.now() + BOOT_TIMEOUT_MS);
+    leaderPid = await findLeader(child, () => hasExited, BOOT_TIMEOUT_MS);
+    await waitRunning(machine, () => hasExited, BOOT_TIMEOUT_MS);
   } catch (error) {
     await machine.stop().catch(() => {});
     throw new Error(`${(error as Error).message}\n--- systemd-nspawn output ---\n${output}`);
@@ -247,17 +248,23 @@ async function removeCgroups(name: string): Promise<void> {
   const deadline = Date.now() + 5_000;
   for (const hierarchy of HIERARCHIES) {
     const root = join(hierarchy, name);
-    for (;;) {
-      // Normally empty by now; a guest that ignored poweroff leaves stragglers.
-      for (const pid of cgroupPids(root)) signal(pid, 'SIGKILL');
-      try {
-        for (const dir of cgroupDirs(root)) rmdirSync(dir);
-        break;
-      } catch (error) {
-        if (Date.now() > deadline) throw new Error(`cannot remove cgroup ${root}: ${(error as Error).message}`);
-        await sleep(50);
-      }
-    }
+    let why = '';
+    await waitUntil(
+      () => {
+        // Normally empty by now; a guest that ignored poweroff leaves stragglers.
+        for (const pid of cgroupPids(root)) signal(pid, 'SIGKILL');
+        try {
+          for (const dir of cgroupDirs(root)) rmdirSync(dir);
+          return true;
+        } catch (error) {
+          why = (error as Error).message;
+          return false;
+        }
+      },
+      Math.max(0, deadline - Date.now()),
+      () => `cgroup ${root} to be removed (${why})`,
+      { everyMs: 50 },
+    );
   }
 }
 
@@ -265,21 +272,22 @@ async function removeCgroups(name: string): Promise<void> {
  * The guest's PID 1: the child of nspawn whose comm is systemd. nspawn's first
  * child is a short-lived intermediate, so poll.
  */
-async function findLeader(nspawn: ChildProcess, hasExited: () => boolean, deadline: number): Promise<number> {
-  for (;;) {
-    if (hasExited()) throw new Error('systemd-nspawn exited during boot');
-    if (nspawn.pid) {
-      for (const pid of childrenOf(nspawn.pid)) {
+function findLeader(nspawn: ChildProcess, hasExited: () => boolean, timeoutMs: number): Promise<number> {
+  return waitUntil(
+    () => {
+      if (hasExited()) throw new Error('systemd-nspawn exited during boot');
+      for (const pid of nspawn.pid ? childrenOf(nspawn.pid) : []) {
         try {
           if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'systemd') return pid;
         } catch {
           // Gone between listing and reading: the intermediate.
         }
       }
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${BOOT_TIMEOUT_MS} ms waiting for the guest's systemd`);
-    await sleep(20);
-  }
+      return undefined;
+    },
+    timeoutMs,
+    "the guest's systemd",
+  );
 }
 
 function childrenOf(pid: number): number[] {
@@ -292,22 +300,23 @@ function childrenOf(pid: number): number[] {
   }
 }
 
-async function waitRunning(machine: Machine, hasExited: () => boolean, deadline: number): Promise<void> {
+async function waitRunning(machine: Machine, hasExited: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
   let state = '';
-  for (;;) {
-    if (hasExited()) throw new Error('systemd-nspawn exited during boot');
-    const left = deadline - Date.now();
-    if (left <= 0) throw new Error(`timed out after ${BOOT_TIMEOUT_MS} ms waiting for the guest to boot (last state: ${state || 'none'})`);
-    // --wait blocks until boot is over, but fails at once while PID 1 is not yet listening.
-    const result = await machine.exec('systemctl is-system-running --wait', { timeoutMs: left }).catch(() => undefined);
-    state = result?.stdout.trim() ?? state;
-    if (state === 'running') return;
-    if (state === 'degraded') {
-      const failed = await machine.exec('systemctl --failed --no-pager --full');
-      process.stderr.write(`machine ${machine.name} booted degraded:\n${failed.stdout}`);
-      return;
-    }
-    await sleep(20);
+  await waitUntil(
+    async () => {
+      if (hasExited()) throw new Error('systemd-nspawn exited during boot');
+      // --wait blocks until boot is over, but fails at once while PID 1 is not yet listening.
+      const result = await machine.exec('systemctl is-system-running --wait', { timeoutMs: Math.max(1, deadline - Date.now()) }).catch(() => undefined);
+      state = result?.stdout.trim() ?? state;
+      return state === 'running' || state === 'degraded';
+    },
+    timeoutMs,
+    () => `the guest to boot (last state: ${state || 'none'})`,
+  );
+  if (state === 'degraded') {
+    const failed = await machine.exec('systemctl --failed --no-pager --full');
+    process.stderr.write(`machine ${machine.name} booted degraded:\n${failed.stdout}`);
   }
 }
 
