@@ -86,7 +86,7 @@ function commandLifecycle(options: Options, log: Logger, notifier: Notifier, sig
   const claimed = claimInherited(options, log);
   const engine = isPool
     ? new Primary(options, claimed, log)
-    : new InProcess({ log, claimed, backlog: options.backlog, prepare: () => prepareApp(options, log, cwd) });
+    : new InProcess({ log, claimed, backlog: options.backlog, lingerMs: options.drainLinger * 1000, prepare: () => prepareApp(options, log, cwd) });
   return new Lifecycle(engine, {
     gracefulTimeoutS: options.gracefulTimeout,
     watchdog: claimed.watchdog,

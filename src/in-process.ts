@@ -14,6 +14,8 @@ import { countRequests } from './systemd/status.js';
 
 export interface InProcessSetup {
   log: Logger;
+  /** --drain-linger, in ms. */
+  lingerMs: number;
   claimed: Claimed;
   backlog: number | undefined;
   /** Loads the app and makes the servers' factory (the command), or adapts an app given (the library). */
@@ -92,7 +94,7 @@ export class InProcess implements Engine {
   }
 
   drain(graceMs: number, onProgress: (progress: DrainProgress) => void): Promise<DrainResult> {
-    return drainAndClose(this.servers, this.app().app, graceMs, this.setup.log, '', onProgress);
+    return drainAndClose(this.servers, this.app().app, { graceMs, lingerMs: this.setup.lingerMs }, this.setup.log, '', onProgress);
   }
 
   halt(): void {}
@@ -115,12 +117,12 @@ export class InProcess implements Engine {
 export async function drainAndClose(
   servers: Server[],
   app: PreparedApp['app'],
-  graceMs: number,
+  { graceMs, lingerMs }: { graceMs: number; lingerMs: number },
   log: Logger,
   prefix: string,
   onProgress?: (progress: DrainProgress) => void,
 ): Promise<DrainResult> {
-  const result = await drain(servers, graceMs, onProgress);
+  const result = await drain(servers, graceMs, onProgress, lingerMs);
   if (result.forced > 0) log.warn(`${prefix}${prefix ? 'graceful' : 'Graceful'} timeout reached: closed ${result.forced} connection(s) by force`);
   await app.close?.().catch((error: unknown) => log.error({ err: error }, 'the app failed to close'));
   return result;

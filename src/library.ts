@@ -44,6 +44,7 @@ export interface ServeOptions {
   caCerts?: string;
   keyfilePassword?: string;
   gracefulTimeout?: number;
+  drainLinger?: number;
   keepAliveTimeout?: number;
   headersTimeout?: number;
   requestTimeout?: number;
@@ -114,7 +115,7 @@ export async function serve(app: unknown, input: ServeOptions = {}): Promise<Ser
   if (notifier.report) log[notifier.report.level](notifier.report.message);
   const claimed = claimInherited(options, log, env);
   const adapted = await adaptLoaded('the app given to serve()', app, options.args, (error) => log.error({ err: error }, REQUEST_FAILED));
-  const engine = new InProcess({ log, claimed, backlog: options.backlog, prepare: async () => prepareServers(adapted, options, log) });
+  const engine = new InProcess({ log, claimed, backlog: options.backlog, lingerMs: options.drainLinger * 1000, prepare: async () => prepareServers(adapted, options, log) });
   const signals = (input.signals ?? true) ? SignalTable.install('library') : undefined;
   const lifecycle = new Lifecycle(engine, {
     gracefulTimeoutS: options.gracefulTimeout,

@@ -43,6 +43,8 @@ export interface Options {
   caCerts: string | undefined;
   keyfilePassword: string | undefined;
   gracefulTimeout: number;
+  /** At stop, how long a keep-alive connection with nothing in flight stays open for its client's next request (seconds). */
+  drainLinger: number;
   preHook: string | undefined;
   postHook: string | undefined;
   require: string[];
@@ -216,6 +218,14 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
     description: 'on SIGTERM/SIGINT, time in-flight requests get to finish',
     default: 30,
     defaultText: '30',
+    parse: seconds,
+  },
+  {
+    key: 'drainLinger',
+    flags: '--drain-linger <seconds>',
+    description: "on stop, how long a quiet keep-alive connection stays open for its client's next request, answered with Connection: close",
+    default: 0.25,
+    defaultText: '0.25',
     parse: seconds,
   },
   {

@@ -189,7 +189,7 @@ function describeLoad(load: LoadCounts, labels: Record<string, string>): string 
   const perPid = Object.entries(load.pids)
     .map(([pid, count]) => `${pid}${labels[pid] ? ` (${labels[pid]})` : ''}: ${count}`)
     .join(', ');
-  return `sent ${load.sent} (keep-alive ${load.keepAlive}, new connection ${load.newConnection}), ok ${load.ok}, failed ${load.failed}, retried ${load.retried}; per pid: ${perPid}`;
+  return `sent ${load.sent} (keep-alive ${load.keepAlive}, new connection ${load.newConnection}), ok ${load.ok}, failed ${load.failed}; per pid: ${perPid}`;
 }
 
 t.test('numprocesses = 3: each chaussette serves the fd circusd bound, and all of them answer', async (t) => {

@@ -7,12 +7,11 @@ import { ROOT, waitUntil } from './helpers.js';
 
 export const LOAD_CLIENT = join(ROOT, 'test', 'systemd', 'load.mjs');
 
-/** What load.mjs prints: requests sent, answered, failed, resent on a reused connection, and answers per pid. */
+/** What load.mjs prints: requests sent, answered, failed (never resent), and answers per pid. */
 export interface LoadCounts {
   sent: number;
   ok: number;
   failed: number;
-  retried: number;
   keepAlive: number;
   newConnection: number;
   errors: Record<string, number>;
@@ -21,10 +20,19 @@ export interface LoadCounts {
 
 export type LoadTarget = { port: number } | { socket: string };
 
+export interface LoadOptions {
+  /** POST with a body: what no client may ever send twice. */
+  method?: 'GET' | 'POST';
+  /** The load ends once this file exists; `ms` is then its upper bound. */
+  stopFile?: string;
+}
+
 /** `keepAlive` clients reuse one connection each; `fresh` clients open one per request. */
-export function runLoad(target: LoadTarget, ms: number, keepAlive: number, fresh: number): Promise<LoadCounts> {
+export function runLoad(target: LoadTarget, ms: number, keepAlive: number, fresh: number, options: LoadOptions = {}): Promise<LoadCounts> {
   const where = 'port' in target ? ['--host', '127.0.0.1', '--port', String(target.port)] : ['--socket', target.socket];
   const args = [LOAD_CLIENT, ...where, '--ms', String(ms), '--keep-alive', String(keepAlive), '--new', String(fresh)];
+  if (options.method) args.push('--method', options.method);
+  if (options.stopFile) args.push('--stop-file', options.stopFile);
   return new Promise((resolve, reject) => {
     execFile(process.execPath, args, { timeout: ms + 60_000 }, (error, stdout, stderr) => {
       if (error) return reject(new Error(`load.mjs: ${error.message}\n${stderr}`));

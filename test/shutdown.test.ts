@@ -52,6 +52,38 @@ t.test('an idle keep-alive client is closed cleanly at once; an in-flight one af
   t.equal(await running.exited, 0);
 });
 
+t.test('a request sent on a quiet keep-alive connection after SIGTERM is answered, with Connection: close', async (t) => {
+  const running = await serve(t, ['--drain-linger', '2', SLOW]);
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  t.teardown(() => agent.destroy());
+  t.equal((await request({ port: running.port(), agent })).headers.connection, 'keep-alive');
+  running.child.kill('SIGTERM');
+  await waitForLine(running, (line) => /^Received SIGTERM: draining 1 connection/.test(line.msg));
+  // The client, as Node's agent does, sends its next request on the connection it has: never twice.
+  const next = await request({ port: running.port(), agent, method: 'POST', body: 'once' });
+  t.equal(next.status, 200, 'answered, not reset');
+  t.equal(next.headers.connection, 'close', 'and told to take the next one elsewhere');
+  t.equal(await running.exited, 0);
+});
+
+t.test('--drain-linger: a stop whose clients sit idle takes about the linger, then closes them cleanly', async (t) => {
+  const running = await serve(t, ['--drain-linger', '0.5', SLOW]);
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  t.teardown(() => agent.destroy());
+  await request({ port: running.port(), agent });
+  const idle = await waitUntil(() => Object.values(agent.freeSockets).flat()[0], 2000, 'the connection to be idle in the agent');
+  const closed = new Promise<boolean>((resolve) => idle.once('close', (hadError) => resolve(hadError)));
+  const signalled = Date.now();
+  running.child.kill('SIGTERM');
+  t.equal(await closed, false, 'a clean FIN, no error');
+  const took = Date.now() - signalled;
+  t.ok(took >= 450, `not before the linger (${took} ms)`);
+  t.equal(await running.exited, 0);
+  const stopped = running.lines.find((line) => /^Stopped after \d+ ms of drain$/.test(line.msg));
+  t.ok(stopped, 'stopped after the drain');
+  t.comment(`idle client, --drain-linger 0.5: ${stopped?.msg}`);
+});
+
 t.test('the graceful timeout is honoured: what remains is closed by force, exit 0', async (t) => {
   const running = await serve(t, ['--graceful-timeout', '1', SLOW]);
   const cut = request({ port: running.port(), path: '/?ms=10000', timeoutMs: 20000 });

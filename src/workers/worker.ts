@@ -53,7 +53,7 @@ export async function runWorker(options: Options, log: Logger, slot: number, sig
     stopping = true;
     const live = present();
     log.info(`Worker ${slot}: ${why}; draining ${openConnections(live)} connection(s) for up to ${options.gracefulTimeout} s`);
-    const result = await drainAndClose(live, prepared.app, options.gracefulTimeout * 1000, log, `Worker ${slot}: `);
+    const result = await drainAndClose(live, prepared.app, { graceMs: options.gracefulTimeout * 1000, lingerMs: options.drainLinger * 1000 }, log, `Worker ${slot}: `);
     log.info(`Worker ${slot}: stopped after ${result.elapsedMs} ms of drain`);
     process.exit(ExitCode.ok);
   };

@@ -2,17 +2,17 @@
 // dependencies): keep-alive clients and new-connection clients in parallel
 // for a fixed time, every answer checked. Prints one JSON line of counts.
 //
-//   node load.mjs --socket /run/chaussette/app.sock --ms 8000 [--keep-alive 4] [--new 4] [--stop-file PATH]
+//   node load.mjs --socket /run/chaussette/app.sock --ms 8000 [--keep-alive 4] [--new 4] [--stop-file PATH] [--method POST]
 //
 // With --stop-file the load ends as soon as that file exists (--ms is then
 // only its upper bound), so a test ends it once what it waits for happened,
 // however slow the machine is.
 //
-// A request that fails on a reused keep-alive connection before any byte of
-// an answer arrived (the server closed that idle connection as the request
-// left) is sent again once, as RFC 9112 section 9.3.1 lets clients do for
-// idempotent requests and as Node documents (request.reusedSocket). Those
-// are counted apart as `retried`; anything else is a failure.
+// Like Node's own http.Agent, it never sends a request again: every error
+// is a failure, wherever it happened (RFC 9112 section 9.3.1 lets a client
+// resend an idempotent request that met a closed keep-alive connection, but
+// most do not, and a POST never may). With --method POST each request is a POST
+// with a body.
 import { existsSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 
@@ -23,7 +23,9 @@ const target = args.socket ? { socketPath: args.socket } : { host: args.host ?? 
 const begun = Date.now();
 const until = begun + Number(args.ms ?? 5000);
 const going = () => Date.now() < until && !(args['stop-file'] && existsSync(args['stop-file']));
-const counts = { sent: 0, ok: 0, failed: 0, retried: 0, keepAlive: 0, newConnection: 0, errors: {}, pids: {} };
+const counts = { sent: 0, ok: 0, failed: 0, keepAlive: 0, newConnection: 0, errors: {}, pids: {} };
+const post = (args.method ?? 'GET').toUpperCase() === 'POST';
+const BODY = 'x'.repeat(1024);
 
 function once(agent) {
   return new Promise((resolve) => {
@@ -31,7 +33,8 @@ function once(agent) {
     // Where a failure happened, for whoever reads the counts: still
     // connecting (the server never accepted), or with the request sent.
     let stage = 'connecting';
-    const req = request({ ...target, path: '/', agent, headers: { host: 'load' }, timeout: 30000 }, (res) => {
+    const headers = post ? { host: 'load', 'content-type': 'text/plain', 'content-length': String(BODY.length) } : { host: 'load' };
+    const req = request({ ...target, method: post ? 'POST' : 'GET', path: '/', agent, headers, timeout: 30000 }, (res) => {
       let body = '';
       res.setEncoding('utf8').on('data', (chunk) => (body += chunk));
       res.on('end', () => resolve(res.statusCode === 200 && /^\d+\n$/.test(body) ? { pid: body.trim() } : { error: `status ${res.statusCode}` }));
@@ -46,9 +49,9 @@ function once(agent) {
       const code = error.code ?? error.message;
       // The rare slow failure says when and where, so that a flaky run can be read.
       const detail = code === 'TIMEOUT' ? `, ${stage}, at +${started - begun} ms` : '';
-      resolve({ error: code, retryable: req.reusedSocket && (code === 'ECONNRESET' || code === 'EPIPE'), kind: `${req.reusedSocket ? 'reused' : 'fresh'}${detail}` });
+      resolve({ error: code, kind: `${req.reusedSocket ? 'reused' : 'fresh'}${detail}` });
     });
-    req.end();
+    req.end(post ? BODY : undefined);
   });
 }
 
@@ -57,11 +60,7 @@ async function client(kind) {
   while (going()) {
     counts.sent++;
     counts[kind]++;
-    let result = await once(agent);
-    if (result.retryable) {
-      counts.retried++;
-      result = await once(agent);
-    }
+    const result = await once(agent);
     if (result.pid) {
       counts.ok++;
       counts.pids[result.pid] = (counts.pids[result.pid] ?? 0) + 1;
