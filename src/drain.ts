@@ -15,7 +15,8 @@
 // list node:http keeps for closeIdleConnections() (node-internals.ts), and
 // each connection's byte count.
 
-import type { Server as HttpServer, ServerResponse } from 'node:http';
+import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { Server, type Socket } from 'node:net';
 import { httpConnections, responseInProgress } from './node-internals.js';
 
@@ -26,9 +27,9 @@ const SWEEP_INTERVAL_MS = 50;
 export const DEFAULT_LINGER_MS = 250;
 
 /**
- * What a server whose connections node:http does not list (HTTP/2 sessions)
- * tells the drain, under CONNECTION_BOOK. A backend that keeps one adds it
- * to the server it builds; node:http's own list is read as well.
+ * What the drain learns of connections node:http does not list (HTTP/2
+ * sessions, upgraded connections), from a book added to the server
+ * (addConnectionBook); node:http's own list is read as well.
  */
 export interface ConnectionBook {
   connections(): number;
@@ -39,9 +40,49 @@ export interface ConnectionBook {
   closeAll(): void;
 }
 
-export const CONNECTION_BOOK = Symbol.for('chaussette.connectionBook');
+const CONNECTION_BOOKS = Symbol.for('chaussette.connectionBooks');
 
-const bookOf = (server: Server) => (server as Server & { [CONNECTION_BOOK]?: ConnectionBook })[CONNECTION_BOOK];
+type WithBooks = Server & { [CONNECTION_BOOKS]?: ConnectionBook[] };
+
+/** Adds a book to what the drain reads for this server (HTTP/2 sessions, upgraded connections). */
+export function addConnectionBook(server: Server, book: ConnectionBook): void {
+  ((server as WithBooks)[CONNECTION_BOOKS] ??= []).push(book);
+}
+
+/** The server's books, as one: their counts added up, each told what to do. */
+const bookOf = (server: Server): ConnectionBook | undefined => {
+  const books = (server as WithBooks)[CONNECTION_BOOKS];
+  if (!books) return undefined;
+  return {
+    connections: () => books.reduce((sum, book) => sum + book.connections(), 0),
+    inFlight: () => books.reduce((sum, book) => sum + book.inFlight(), 0),
+    beginDrain: () => books.forEach((book) => book.beginDrain()),
+    closeIdle: () => books.forEach((book) => book.closeIdle()),
+    closeAll: () => books.forEach((book) => book.closeAll()),
+  };
+};
+
+/**
+ * Serves upgrade requests (WebSocket) with `upgrade`, and keeps the
+ * upgraded connections, which leave node:http's list: the drain and
+ * STATUS= count them, and the deadline closes what is still open.
+ */
+export function serveUpgrades(server: Server, upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void): void {
+  const open = new Set<Duplex>();
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    open.add(socket);
+    socket.once('close', () => open.delete(socket));
+    upgrade(req, socket, head);
+  });
+  addConnectionBook(server, {
+    connections: () => open.size,
+    // An upgraded connection is one exchange that lasts until one side closes it.
+    inFlight: () => open.size,
+    beginDrain: () => {},
+    closeIdle: () => {},
+    closeAll: () => open.forEach((socket) => socket.destroy()),
+  });
+}
 
 type MaybeHttp = Server & Partial<Pick<HttpServer, 'closeAllConnections'>>;
 
@@ -162,7 +203,6 @@ export async function drain(
       server.closeAllConnections?.();
       bookOf(server)?.closeAll();
     });
-    // Upgraded connections (WebSocket) left node:http's list; the exit that follows closes them.
   }
   return { forced, elapsedMs: Date.now() - started };
 }

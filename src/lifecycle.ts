@@ -149,7 +149,8 @@ export class Lifecycle {
     } catch (error) {
       failed = `Reload failed: ${summary(error)}`;
     }
-    const status = failed ?? (this.sample ? this.describe(this.sample().requests, this.sample().connections) : undefined);
+    const load = this.sample?.();
+    const status = failed ?? (load ? this.describe(load.requests, load.connections) : undefined);
     notifier.notify({ READY: 1, ...(status ? { STATUS: status } : {}) });
   }
 

@@ -11,6 +11,7 @@ import { guardListener, REQUEST_FAILED } from './apps/guard.js';
 import { loadApp } from './apps/load.js';
 import { type Backend, getBackend, probeProtocol } from './backends/index.js';
 import { readTlsFiles, type TlsFiles, tlsFilesFor, type TlsMaterial } from './backends/tls.js';
+import { serveUpgrades } from './drain.js';
 import { preload } from './hooks.js';
 import type { Logger } from './log.js';
 import { withAccessLog } from './logs/access.js';
@@ -82,6 +83,7 @@ export function prepareServers(
   { tlsFiles, tls } = readCertificates(backend, options),
 ): PreparedApp {
   log.info(`Application is ${app.name} (${app.kind})`);
+  if (app.upgrade) log.info('Upgrade requests (WebSocket) go to the listeners the app attached to its own server');
   const listener = withAccessLog(guardListener(app.listener, log) as RequestListener, options.accessLog, log);
   const settings = {
     keepAliveTimeoutMs: options.keepAliveTimeout * 1000,
@@ -95,7 +97,11 @@ export function prepareServers(
     backendName: backend.name,
     tlsFiles,
     probeProtocol: probeProtocol(backend, tlsFiles),
-    createServer: () => backend.createServer(listener, settings),
+    createServer: () => {
+      const server = backend.createServer(listener, settings);
+      if (app.upgrade) serveUpgrades(server, app.upgrade);
+      return server;
+    },
   };
 }
 

@@ -4,13 +4,19 @@
 
 import { IncomingMessage, type RequestListener, ServerResponse } from 'node:http';
 import { Server as NetServer } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { importOnDemand } from '../modules.js';
 import { INTERNAL_ERROR, type Listener } from './guard.js';
+
+/** node:http's 'upgrade' listener: a request asking for another protocol (WebSocket), with its socket. */
+export type UpgradeListener = (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
 
 export interface AdaptedApp {
   /** What the app was recognised as, for the "Application is ..." line. */
   kind: string;
   listener: Listener;
+  /** Where upgrade requests go (the app's own server's 'upgrade' listeners: ws, socket.io, @fastify/websocket); none: served as plain requests. */
+  upgrade?: UpgradeListener;
   /** Framework teardown (Fastify's onClose hooks), run after the drain. */
   close?: () => Promise<void>;
 }
@@ -34,6 +40,8 @@ export async function adaptServable(value: unknown, reportError: ReportError): P
     return {
       kind: 'a Fastify instance',
       listener: (req, res) => routing(req, res),
+      // @fastify/websocket listens for upgrades on the instance's own server.
+      ...upgradesOf(value.server),
       close: async () => void (await (value.close as () => Promise<unknown>)()),
     };
   }
@@ -44,7 +52,7 @@ export async function adaptServable(value: unknown, reportError: ReportError): P
   // An http.Server someone built: serve through its own request listeners.
   if (value instanceof NetServer) {
     const server = value;
-    return { kind: 'an http.Server', listener: (req, res) => server.emit('request', req, res) };
+    return { kind: 'an http.Server', listener: (req, res) => server.emit('request', req, res), ...upgradesOf(server) };
   }
   // Express, Connect and plain listeners take (req, res[, next]).
   if (isFunction(value) && !isClass(value) && (isFunction(value.handle) || value.length >= 2)) {
@@ -109,6 +117,17 @@ function rebase(view: object, until: object, base: object): object {
   const levels: object[] = [];
   for (let level: object | null = view; level && level !== until; level = Object.getPrototypeOf(level) as object | null) levels.push(level);
   return levels.reverse().reduce((proto, level) => Object.create(proto, Object.getOwnPropertyDescriptors(level)) as object, base);
+}
+
+/**
+ * Upgrades go to a server's own 'upgrade' listeners (what ws, socket.io and
+ * @fastify/websocket attach to the server they are given), when it has
+ * some: node:http serves an upgrade request as a plain request only while
+ * no 'upgrade' listener exists, so none is added for a server without.
+ */
+function upgradesOf(server: unknown): { upgrade?: UpgradeListener } {
+  if (!(server instanceof NetServer) || server.listenerCount('upgrade') === 0) return {};
+  return { upgrade: (req, socket, head) => void server.emit('upgrade', req, socket, head) };
 }
 
 /** A function of at most one parameter that is not a listener: called with the extra args. */

@@ -21,7 +21,7 @@ import {
 } from 'node:http2';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Server } from 'node:net';
-import { type ConnectionBook, CONNECTION_BOOK } from '../drain.js';
+import { addConnectionBook, type ConnectionBook } from '../drain.js';
 import { http2StreamCount } from '../node-internals.js';
 import { httpServerOptions } from './http.js';
 import type { Backend, ServerSettings } from './backend.js';
@@ -109,5 +109,5 @@ function trackSessions(server: Http2Server | Http2SecureServer, settings: Server
       for (const session of sessions.keys()) session.destroy();
     },
   };
-  Object.assign(server, { [CONNECTION_BOOK]: book });
+  addConnectionBook(server as unknown as Server, book);
 }

@@ -1,0 +1,51 @@
+// Upgrades reach the app: WebSocket with the real ws client, for an
+// exported http.Server with ws attached and for Fastify with
+// @fastify/websocket, in one process and through --workers; an upgraded
+// connection counts in the drain, which closes it at the deadline.
+import t from 'tap';
+import WebSocket from 'ws';
+import { FIXTURES, request, serve, waitForLine } from './helpers.js';
+import { join } from 'node:path';
+
+const APPS = { 'an http.Server with ws': join(FIXTURES, 'apps', 'ws-server.mjs'), 'Fastify with @fastify/websocket': join(FIXTURES, 'apps', 'fastify-ws.mjs') };
+
+function open(port: number): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(`ws://127.0.0.1:${port}/ws`);
+    socket.once('open', () => resolve(socket));
+    socket.once('error', reject);
+  });
+}
+
+const exchange = (socket: WebSocket, text: string) =>
+  new Promise<string>((resolve) => {
+    socket.once('message', (data) => resolve(String(data)));
+    socket.send(text);
+  });
+
+for (const [shape, app] of Object.entries(APPS)) {
+  for (const extra of [[], ['--workers', '2']]) {
+    t.test(`${shape}${extra.length ? ' with --workers 2' : ''}: a WebSocket exchanges messages; plain requests still served`, async (t) => {
+      const running = await serve(t, [...extra, app]);
+      const socket = await open(running.port());
+      t.teardown(() => socket.terminate());
+      t.match(await exchange(socket, 'hello'), /^echo hello from \d+$/);
+      t.match(await exchange(socket, 'again'), /^echo again from \d+$/, 'on the same connection');
+      t.match((await request({ port: running.port() })).body, /^plain from \d+/);
+      socket.close();
+      t.equal(await running.stop(), 0);
+    });
+  }
+}
+
+t.test('an open WebSocket counts in the drain, and is closed at the graceful deadline', async (t) => {
+  const running = await serve(t, ['--graceful-timeout', '1', APPS['an http.Server with ws']]);
+  const socket = await open(running.port());
+  t.match(await exchange(socket, 'hi'), /^echo hi/);
+  const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)));
+  running.child.kill('SIGTERM');
+  t.ok(await waitForLine(running, (line) => /^Received SIGTERM: draining 1 connection\(s\)/.test(line.msg)), 'the upgraded connection is counted');
+  t.equal(await closed, 1006, 'cut at the deadline (the app did not close it)');
+  t.equal(await running.exited, 0);
+  t.ok(running.lines.some((line) => line.msg === 'Graceful timeout reached: closed 1 connection(s) by force'));
+});
