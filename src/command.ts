@@ -54,7 +54,7 @@ export async function run(argv: string[], signals: SignalTable, slot: number | u
     // Thrown by nothing we awaited: while starting, a failure to start; once serving (or in a worker), a crash.
     fatal: (error) => {
       const serving = slot === undefined ? lifecycle !== undefined && lifecycle.phase !== 'starting' : log !== undefined;
-      if (serving && log) crash(error, log, notifier, isPool && slot === undefined);
+      if (serving && log) crash(error, log, notifier, isPool && slot === undefined, lifecycle);
       else void failed(error);
     },
   });
@@ -112,17 +112,22 @@ async function fail(error: unknown, log: Logger | undefined, notifier: Notifier,
 }
 
 /**
- * An exception nothing caught, once serving. In a single process or a
- * worker it is the app's; in a primary (which runs no app code) it is ours,
- * and the workers drain and leave once we are gone.
+ * An exception nothing caught, once serving. In a single process it is the
+ * app's: logged with its stack, then a stop like SIGTERM's, the requests in
+ * flight given up to CRASH_GRACE_S, then exit 70 for the manager to restart
+ * it (new connections wait in its socket meanwhile); a second one exits at
+ * once. In a primary (which runs no app code) it is ours: it exits, and its
+ * workers drain and leave once it is gone. (A worker handles its own: worker.ts.)
  */
-function crash(error: unknown, log: Logger, notifier: Notifier, inPrimary: boolean): void {
-  if (inPrimary) {
-    log.fatal({ err: error }, 'the primary failed; exiting');
+let crashed = false;
+function crash(error: unknown, log: Logger, notifier: Notifier, inPrimary: boolean, lifecycle: Lifecycle | undefined): void {
+  if (inPrimary || crashed || !lifecycle) {
+    log.fatal({ err: error }, inPrimary ? 'the primary failed; exiting' : 'the app threw outside any request again; exiting now');
     notifier.notify({ STATUS: `Failed: ${describeError(error)}` });
-  } else {
-    log.fatal({ err: error }, 'the app threw outside any request; exiting');
-    notifier.notify({ STATUS: `Failed: the app threw outside any request: ${describeError(error)}` });
+    process.exit(ExitCode.software);
   }
-  process.exit(ExitCode.software);
+  crashed = true;
+  log.fatal({ err: error }, 'the app threw outside any request; stopping, then exiting 70 for a restart');
+  notifier.notify({ STATUS: `Failed: the app threw outside any request: ${describeError(error)}` });
+  void lifecycle.stop('an uncaught exception').finally(() => process.exit(ExitCode.software));
 }

@@ -62,7 +62,10 @@ export interface LifecycleContext {
   watchSources?: (onChange: (file: string) => void) => { close(): void };
 }
 
-export type StopReason = HandledSignal | 'a stop request' | 'connection closed';
+export type StopReason = HandledSignal | 'a stop request' | 'connection closed' | 'an uncaught exception';
+
+/** After an uncaught exception the app may be broken: the requests in flight get this long at most. */
+export const CRASH_GRACE_S = 10;
 
 export class Lifecycle {
   /** Settles once stopped, whatever stopped it, after the post-hook; rejects if the post-hook fails. */
@@ -180,7 +183,8 @@ export class Lifecycle {
     const { log, notifier } = context;
     this.enter('stopping');
     this.whenStopping();
-    const graceMs = context.gracefulTimeoutS * 1000;
+    const graceS = reason === 'an uncaught exception' ? Math.min(context.gracefulTimeoutS, CRASH_GRACE_S) : context.gracefulTimeoutS;
+    const graceMs = graceS * 1000;
     const plan = engine.stopPlan(graceMs);
     notifier.notify({ STOPPING: 1, ...drainingNotice(plan.inFlight, plan.connections, plan.msLeft) });
     if (reason === 'connection closed') log.info('The connection closed: exiting');

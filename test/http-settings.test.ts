@@ -29,5 +29,5 @@ t.test('an exception outside any request: logged as fatal, exit 70 for the manag
   running.child.kill('SIGUSR2');
   t.equal(await running.exited, 70);
   const fatal = running.lines.find((line) => line.level === 60);
-  t.match(fatal, { msg: 'the app threw outside any request; exiting', err: { message: 'timer bug outside any request' } });
+  t.match(fatal, { msg: 'the app threw outside any request; stopping, then exiting 70 for a restart', err: { message: 'timer bug outside any request', stack: /timer bug outside any request\n\s+at / } });
 });

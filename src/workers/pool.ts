@@ -285,7 +285,22 @@ export class WorkerPool {
       case 'pong':
         worker.load = { requests: message.requests, connections: message.connections, inFlight: message.inFlight };
         break;
+      case 'leaving':
+        this.replaceLeaving(worker);
+        break;
     }
+  }
+
+  /** A worker leaving by itself (its app crashed): out of its slot now, so no connection goes to it; a new one in its place. */
+  private replaceLeaving(worker: Worker): void {
+    const index = worker.slot - 1;
+    if (this.slots[index] !== worker || this.stopping) return;
+    this.slots[index] = undefined;
+    this.retire(worker);
+    this.failures[index] = this.failures[index]! + 1;
+    const delay = restartDelayMs(this.failures[index]!);
+    this.settings.log.error(`Worker ${worker.slot} (pid ${worker.pid}) crashed (the app threw outside any request); starting a new one in ${delay / 1000} s`);
+    this.respawns[index] = setTimeout(() => this.respawn(worker.slot), delay);
   }
 
   private retire(worker: Worker): void {

@@ -27,11 +27,13 @@ export type FromWorker =
   | { kind: 'ready' }
   /** It could not start (app not found, threw while loading…); it exits with `exitCode`. */
   | { kind: 'failed'; failure: WireError }
-  | ({ kind: 'pong' } & WorkerLoad);
+  | ({ kind: 'pong' } & WorkerLoad)
+  /** It is going away by itself (the app threw outside any request): send it nothing more, replace it. */
+  | { kind: 'leaving' };
 
 export function isFromWorker(message: unknown): message is FromWorker {
   const kind = (message as { kind?: unknown } | null)?.kind;
-  return kind === 'ready' || kind === 'failed' || kind === 'pong';
+  return kind === 'ready' || kind === 'failed' || kind === 'pong' || kind === 'leaving';
 }
 
 export function isToWorker(message: unknown): message is ToWorker {

@@ -13,6 +13,7 @@ import { reopenLog } from '../logs/reopen.js';
 import { adoptHandle, startConnectionTracking } from '../node-internals.js';
 import type { Options } from '../options.js';
 import { type PreparedApp, prepareApp } from '../prepare.js';
+import { CRASH_GRACE_S } from '../lifecycle.js';
 import type { SignalTable } from '../signals.js';
 import { openConnections, requestsInFlight } from '../drain.js';
 import { type FromWorker, isToWorker } from './protocol.js';
@@ -48,18 +49,31 @@ export async function runWorker(options: Options, log: Logger, slot: number, sig
   const present = () => servers.filter((server): server is Server => server !== undefined);
 
   let stopping = false;
-  const stop = async (why: string) => {
+  const stop = async (why: string, graceS = options.gracefulTimeout, exitCode: number = ExitCode.ok) => {
     if (stopping) return;
     stopping = true;
     const live = present();
-    log.info(`Worker ${slot}: ${why}; draining ${openConnections(live)} connection(s) for up to ${options.gracefulTimeout} s`);
-    const result = await drainAndClose(live, prepared.app, { graceMs: options.gracefulTimeout * 1000, lingerMs: options.drainLinger * 1000 }, log, `Worker ${slot}: `);
+    log.info(`Worker ${slot}: ${why}; draining ${openConnections(live)} connection(s) for up to ${graceS} s`);
+    const result = await drainAndClose(live, prepared.app, { graceMs: graceS * 1000, lingerMs: options.drainLinger * 1000 }, log, `Worker ${slot}: `);
     log.info(`Worker ${slot}: stopped after ${result.elapsedMs} ms of drain`);
-    process.exit(ExitCode.ok);
+    process.exit(exitCode);
   };
+  let crashed = false;
   signals.bind({
     // The primary is gone (killed, crashed): nobody will send more; finish what is here.
     primaryGone: () => void stop('the primary went away'),
+    // The app's own bug: the primary replaces this worker now and sends it nothing more; the
+    // requests it has get up to CRASH_GRACE_S; exit 70. A second one exits at once.
+    fatal: (error) => {
+      if (crashed) {
+        log.fatal({ err: error }, `Worker ${slot}: the app threw outside any request again; exiting now`);
+        process.exit(ExitCode.software);
+      }
+      crashed = true;
+      log.fatal({ err: error }, `Worker ${slot}: the app threw outside any request; leaving`);
+      send({ kind: 'leaving' });
+      void stop('the app threw outside any request', Math.min(options.gracefulTimeout, CRASH_GRACE_S), ExitCode.software);
+    },
   });
 
   // Registered only now: Node holds IPC messages until a 'message' listener exists, so a stop sent
