@@ -23,6 +23,21 @@ import { httpConnections, responseInProgress } from './node-internals.js';
 /** How often the drain looks at each connection. */
 const SWEEP_INTERVAL_MS = 50;
 
+/** How long an endless response (Server-Sent Events) open at stop gets before it is ended, for the app's own last event. */
+export const ENDLESS_GRACE_MS = 1000;
+
+/**
+ * A response that never ends by itself (Server-Sent Events: its type, or
+ * what the client accepts, is text/event-stream): at stop it is
+ * ended cleanly after ENDLESS_GRACE_MS, so that an EventSource client
+ * reconnects, to the next process, instead of holding the stop for the
+ * whole graceful timeout and then seeing its stream cut.
+ */
+const isEndless = (res: ServerResponse) =>
+  String(res.getHeader('content-type') ?? '').startsWith('text/event-stream') ||
+  // Headers given to writeHead() alone are not kept for getHeader(); what EventSource asks for is.
+  String(res.req?.headers.accept ?? '').includes('text/event-stream');
+
 /** How long a connection with nothing in flight is left open at stop for its client's next request (--drain-linger). */
 export const DEFAULT_LINGER_MS = 250;
 
@@ -175,7 +190,14 @@ export async function drain(
   const sweep = () => {
     const now = Date.now();
     for (const server of servers) {
-      for (const socket of quiet.sweep(httpConnections(server), now)) socket.destroy();
+      const connections = httpConnections(server);
+      if (now - started >= ENDLESS_GRACE_MS) {
+        for (const socket of connections) {
+          const res = responseInProgress(socket);
+          if (res && !res.writableEnded && isEndless(res)) res.end();
+        }
+      }
+      for (const socket of quiet.sweep(connections, now)) socket.destroy();
       bookOf(server)?.closeIdle();
     }
     if (!listening && openConnections(servers) === 0) allClosed();

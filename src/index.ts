@@ -4,3 +4,4 @@ export { backendNames, registerBackend, type Backend, type ServerSettings } from
 export type { TlsMaterial } from './backends/tls.js';
 export { ChaussetteError, ExitCode } from './errors.js';
 export type { DrainResult } from './drain.js';
+export { stopping } from './stopping.js';

@@ -12,6 +12,7 @@ import type { Hooks } from './hooks.js';
 import type { Logger } from './log.js';
 import { exitCodeOf, type HandledSignal, type Phase, type SignalTable } from './signals.js';
 import type { OpenListener } from './sockets/open.js';
+import { announceStopping } from './stopping.js';
 import { monotonicUsec, type Notifier } from './systemd/notify.js';
 import { drainingNotice, type LoadSample, plural, servingStatus, startStatusReports } from './systemd/status.js';
 import { planWatchdog } from './systemd/watchdog.js';
@@ -182,6 +183,7 @@ export class Lifecycle {
     const { engine, context } = this;
     const { log, notifier } = context;
     this.enter('stopping');
+    announceStopping(reason);
     this.whenStopping();
     const graceS = reason === 'an uncaught exception' ? Math.min(context.gracefulTimeoutS, CRASH_GRACE_S) : context.gracefulTimeoutS;
     const graceMs = graceS * 1000;

@@ -15,6 +15,7 @@ import type { Options } from '../options.js';
 import { type PreparedApp, prepareApp } from '../prepare.js';
 import { CRASH_GRACE_S } from '../lifecycle.js';
 import type { SignalTable } from '../signals.js';
+import { announceStopping } from '../stopping.js';
 import { openConnections, requestsInFlight } from '../drain.js';
 import { type FromWorker, isToWorker } from './protocol.js';
 
@@ -52,6 +53,7 @@ export async function runWorker(options: Options, log: Logger, slot: number, sig
   const stop = async (why: string, graceS = options.gracefulTimeout, exitCode: number = ExitCode.ok) => {
     if (stopping) return;
     stopping = true;
+    announceStopping(why);
     const live = present();
     log.info(`Worker ${slot}: ${why}; draining ${openConnections(live)} connection(s) for up to ${graceS} s`);
     const result = await drainAndClose(live, prepared.app, { graceMs: graceS * 1000, lingerMs: options.drainLinger * 1000 }, log, `Worker ${slot}: `);
