@@ -15,6 +15,8 @@ const EXPECTED: Record<string, RegExp> = {
   'examples/hono.mjs': /"app":"hono"/,
   'examples/factory.cjs:createApp': /^Bonjour from a factory\n$/,
   'examples/programmatic.mjs': /^\{"app":"programmatic","pid":\d+\}$/,
+  'examples/websocket.mjs': /new WebSocket\(/,
+  'examples/sse.mjs': /new EventSource\('\/events'\)/,
 };
 
 const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');

@@ -49,3 +49,19 @@ t.test('an open WebSocket counts in the drain, and is closed at the graceful dea
   t.equal(await running.exited, 0);
   t.ok(running.lines.some((line) => line.msg === 'Graceful timeout reached: closed 1 connection(s) by force'));
 });
+
+t.test('examples/websocket.mjs: at SIGTERM the app closes its WebSockets with 1001 (Going Away), on `stopping`', async (t) => {
+  const running = await serve(t, [join(FIXTURES, '..', '..', 'examples', 'websocket.mjs')]);
+  const socket = new WebSocket(`ws://127.0.0.1:${running.port()}/`);
+  const greeting = await new Promise<string>((resolve, reject) => {
+    socket.once('message', (data) => resolve(String(data)));
+    socket.once('error', reject);
+  });
+  t.match(greeting, /^connected to \d+$/);
+  const closed = new Promise<{ code: number; reason: string }>((resolve) => socket.once('close', (code, reason) => resolve({ code, reason: String(reason) })));
+  const signalled = Date.now();
+  running.child.kill('SIGTERM');
+  t.same(await closed, { code: 1001, reason: 'restarting' }, 'Going Away: a browser reconnects');
+  t.equal(await running.exited, 0);
+  t.ok(Date.now() - signalled < 5000, 'the stop did not wait for the graceful timeout');
+});
