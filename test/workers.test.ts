@@ -64,18 +64,26 @@ t.test('--workers 3: every worker takes an even share of new connections', async
 t.test('SIGHUP under load replaces every worker, one at a time, and no request fails', async (t) => {
   const { running, port } = await startPool(t, ['--workers', '2', PID_APP]);
   const first = pidsIn(running.lines.find((line) => line.msg.startsWith('Using http backend')));
-  const load = runLoad({ port }, 8000, 3, 3);
+  // The load runs until the last new workers have taken some of it (the file), 60 s at most: however slow the machine.
+  const dir = mkdtempSync(join(tmpdir(), 'chaussette-reload-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const stopFile = join(dir, 'done');
+  const load = runLoad({ port }, 60_000, 3, 3, { stopFile });
   await loadConnected({ port });
+  // Each new worker must answer before the next reload replaces it (or the load ends): one holding a connection will.
+  const takingLoad = (line: { msg: string }) =>
+    waitUntil(
+      () => pidsIn(line).every((pid) => serverConnections(port).some((connection) => connection.pids.includes(pid))),
+      10_000,
+      'each new worker to take a connection of the load',
+    );
   running.child.kill('SIGHUP');
   const reloaded = await waitForLine(running, (line) => line.msg.startsWith('Reloaded: 2 new workers'), 10_000);
-  // Each new worker must answer before the next reload replaces it: one holding a connection will.
-  await waitUntil(
-    () => pidsIn(reloaded).every((pid) => serverConnections(port).some((connection) => connection.pids.includes(pid))),
-    5000,
-    'each new worker to take a connection of the load',
-  );
+  await takingLoad(reloaded);
   running.child.kill('SIGHUP');
   const again = await waitForLine(running, (line) => line.msg.startsWith('Reloaded') && line !== reloaded, 10_000);
+  await takingLoad(again);
+  writeFileSync(stopFile, '');
   const counts = await load;
   t.ok(running.lines.indexOf(again!) >= 0, 'both reloads finished while the load ran');
   t.comment(`reload under load: ${counts.sent} sent, ${counts.failed} failed (none resent); per process ${JSON.stringify(counts.pids)}`);
