@@ -16,8 +16,8 @@
 // each connection's byte count.
 
 import type { Server as HttpServer, IncomingMessage, ServerResponse } from 'node:http';
-import type { Duplex } from 'node:stream';
 import { Server, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { httpConnections, responseInProgress } from './node-internals.js';
 
 /** How often the drain looks at each connection. */
@@ -37,9 +37,6 @@ const isEndless = (res: ServerResponse) =>
   String(res.getHeader('content-type') ?? '').startsWith('text/event-stream') ||
   // Headers given to writeHead() alone are not kept for getHeader(); what EventSource asks for is.
   String(res.req?.headers.accept ?? '').includes('text/event-stream');
-
-/** How long a connection with nothing in flight is left open at stop for its client's next request (--drain-linger). */
-export const DEFAULT_LINGER_MS = 250;
 
 /**
  * What the drain learns of connections node:http does not list (HTTP/2
@@ -167,8 +164,9 @@ export class QuietConnections {
 export async function drain(
   servers: Server[],
   timeoutMs: number,
-  onProgress?: (progress: DrainProgress) => void,
-  lingerMs = DEFAULT_LINGER_MS,
+  onProgress: ((progress: DrainProgress) => void) | undefined,
+  /** How long a connection with nothing in flight stays open for its client's next request (--drain-linger). */
+  lingerMs: number,
 ): Promise<DrainResult> {
   const started = Date.now();
   const httpServers = servers as MaybeHttp[];

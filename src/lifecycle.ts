@@ -68,6 +68,9 @@ export type StopReason = HandledSignal | 'a stop request' | 'connection closed' 
 /** After an uncaught exception the app may be broken: the requests in flight get this long at most. */
 export const CRASH_GRACE_S = 10;
 
+/** The grace of a stop after an uncaught exception, in seconds: the graceful timeout, capped. */
+export const crashGraceS = (gracefulTimeoutS: number) => Math.min(gracefulTimeoutS, CRASH_GRACE_S);
+
 export class Lifecycle {
   /** Settles once stopped, whatever stopped it, after the post-hook; rejects if the post-hook fails. */
   readonly stopped: Promise<DrainResult>;
@@ -185,7 +188,7 @@ export class Lifecycle {
     this.enter('stopping');
     announceStopping(reason);
     this.whenStopping();
-    const graceS = reason === 'an uncaught exception' ? Math.min(context.gracefulTimeoutS, CRASH_GRACE_S) : context.gracefulTimeoutS;
+    const graceS = reason === 'an uncaught exception' ? crashGraceS(context.gracefulTimeoutS) : context.gracefulTimeoutS;
     const graceMs = graceS * 1000;
     const plan = engine.stopPlan(graceMs);
     notifier.notify({ STOPPING: 1, ...drainingNotice(plan.inFlight, plan.connections, plan.msLeft) });

@@ -13,7 +13,7 @@ import { reopenLog } from '../logs/reopen.js';
 import { adoptHandle, startConnectionTracking } from '../node-internals.js';
 import type { Options } from '../options.js';
 import { type PreparedApp, prepareApp } from '../prepare.js';
-import { CRASH_GRACE_S } from '../lifecycle.js';
+import { crashGraceS } from '../lifecycle.js';
 import type { SignalTable } from '../signals.js';
 import { announceStopping } from '../stopping.js';
 import { openConnections, requestsInFlight } from '../drain.js';
@@ -65,7 +65,7 @@ export async function runWorker(options: Options, log: Logger, slot: number, sig
     // The primary is gone (killed, crashed): nobody will send more; finish what is here.
     primaryGone: () => void stop('the primary went away'),
     // The app's own bug: the primary replaces this worker now and sends it nothing more; the
-    // requests it has get up to CRASH_GRACE_S; exit 70. A second one exits at once.
+    // requests it has get crashGraceS(); exit 70. A second one exits at once.
     fatal: (error) => {
       if (crashed) {
         log.fatal({ err: error }, `Worker ${slot}: the app threw outside any request again; exiting now`);
@@ -74,7 +74,7 @@ export async function runWorker(options: Options, log: Logger, slot: number, sig
       crashed = true;
       log.fatal({ err: error }, `Worker ${slot}: the app threw outside any request; leaving`);
       send({ kind: 'leaving' });
-      void stop('the app threw outside any request', Math.min(options.gracefulTimeout, CRASH_GRACE_S), ExitCode.software);
+      void stop('the app threw outside any request', crashGraceS(options.gracefulTimeout), ExitCode.software);
     },
   });
 
