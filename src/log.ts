@@ -4,7 +4,7 @@
 // synchronous so that the last lines before an exit are never lost.
 
 import pino, { type Logger, type LoggerOptions } from 'pino';
-import { describeError, errors } from './errors.js';
+import { errors } from './errors.js';
 import { openLogOutput } from './logs/output.js';
 import type { LogLevel } from './options.js';
 

@@ -1,7 +1,7 @@
 // From an app spec on the command line to an adapted app: find the module,
 // import it, pick the export, call it if it is a factory, adapt the result.
 
-import { describeError, errors } from '../errors.js';
+import { errors } from '../errors.js';
 import { exportNames, importUserModule, pickExport, splitSpec } from '../modules.js';
 import { type AdaptedApp, adaptServable, describeValue, isFactory, type ReportError } from './adapt.js';
 import { hello } from './hello.js';

@@ -4,7 +4,7 @@
 // EnvironmentFile=- convention) may be missing.
 
 import { readFileSync } from 'node:fs';
-import { describeError, errors } from '../errors.js';
+import { errors } from '../errors.js';
 
 /** The file's text, or undefined when an optional file does not exist. */
 export type ConfigReader = (path: string, optional: boolean) => string | undefined;

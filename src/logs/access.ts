@@ -7,7 +7,7 @@
 // logged as aborted). Lines are batched (batch.ts): a write per request
 // would cost more than the rest of the access log.
 
-import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import type { IncomingMessage, RequestListener } from 'node:http';
 import type { Logger } from '../log.js';
 import type { AccessLogFormat } from '../options.js';
 import { type AccessRecord, combinedLine, commonLine, jsonLine, recordContext } from './access-format.js';

@@ -8,7 +8,7 @@
 
 import { lstatSync, readFileSync, unlinkSync } from 'node:fs';
 import { connect, type Server, Socket } from 'node:net';
-import { ChaussetteError, describeError, errors } from '../errors.js';
+import { ChaussetteError, errors } from '../errors.js';
 import { startConnectionTracking } from '../node-internals.js';
 import { type FdInfo, inspectFd, lookupSocket } from './inspect.js';
 import { describeTarget, type ListenTarget } from './resolve.js';
