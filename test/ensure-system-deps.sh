@@ -38,6 +38,7 @@ needs=(
   equivs-build=equivs
   rpm2cpio=rpm
   cpio=cpio
+  chromium=chromium
 )
 bash scripts/apt-install-missing.sh ensure-system-deps "${needs[@]}"
 if [ "$(id -u)" -ne 0 ]; then
