@@ -11,10 +11,12 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI, cleanEnv, FIXTURES, freePort, onEvent, ROOT, type LogLine, waitUntil } from './helpers.js';
+import { EventSource } from 'eventsource';
 import { type LoadCounts, loadConnected, runLoad } from './load.js';
 
 const STANDIN = join(FIXTURES, 'circus-standin.py');
 const PID_APP = join(FIXTURES, 'apps', 'pid.mjs');
+const SSE_APP = join(FIXTURES, 'apps', 'sse.mjs');
 const EXAMPLE = readFileSync(join(ROOT, 'examples', 'circus.ini'), 'utf8');
 
 t.setTimeout(120_000);
@@ -286,6 +288,43 @@ t.test('under load: restart the processes one by one, then all at once; nothing 
 
   const status = await circusd.command<Record<string, { exits: unknown[] }>>('status');
   t.same(status.web!.exits, [], 'no process exited unasked');
+  t.equal((await circusd.quit()).code, 0);
+});
+
+t.test('an EventSource client follows a restart: its stream ends cleanly at the stop, and it reconnects to the next process', async (t) => {
+  const port = await freePort();
+  const ini = exampleConfig({ port }, (text) => swap(swap(text, PID_APP, SSE_APP), /^numprocesses = 3$/m, 'numprocesses = 1'));
+  const { circusd, ready } = await startCircusd(t, ini);
+  const [first] = ready.pids.web!;
+  await circusd.serving(first!);
+
+  // The eventsource package: the WHATWG EventSource on Node's fetch, which
+  // reconnects after a stream ends or a connection fails, as browsers do.
+  const events = new EventSource(`http://127.0.0.1:${port}/`);
+  t.teardown(() => events.close());
+  const seen = { opens: 0, errors: 0, pids: [] as number[] };
+  events.onopen = () => seen.opens++;
+  events.onerror = () => seen.errors++;
+  events.onmessage = (event: MessageEvent<string>) => {
+    const pid = Number(/from (\d+)$/.exec(event.data)?.[1]);
+    if (seen.pids.at(-1) !== pid) seen.pids.push(pid);
+  };
+  await waitUntil(() => seen.pids.includes(first!), 10_000, () => `an event from pid ${first}: ${JSON.stringify(seen)}`);
+
+  const asked = Date.now();
+  const restart = await circusd.command<{ stopped: Record<string, number>; started: number[] }>('restart');
+  const stopTook = Date.now() - asked;
+  t.same(restart.stopped, { [first!]: 0 }, `pid ${first} drained and exited 0`);
+  const [next] = restart.started;
+  t.comment(`restart (SIGTERM to exit, then the next start) took ${stopTook} ms with the stream open`);
+  t.ok(stopTook < 10_000, `the open stream did not hold the stop for the 25 s graceful timeout (${stopTook} ms)`);
+  t.notOk(circusd.logs(first).some((log) => /Graceful timeout reached/.test(log.msg)), 'the stream was ended, not cut at the deadline');
+
+  await waitUntil(() => seen.pids.includes(next!), 20_000, () => `an event from the next process ${next}: ${JSON.stringify(seen)}`);
+  t.same(seen.pids, [first, next], 'events came from the old process, then from the new one');
+  t.equal(seen.opens, 2, 'the client opened the stream twice: once, and once again after the restart');
+  t.equal(events.readyState, EventSource.OPEN, 'and it is open now');
+  events.close();
   t.equal((await circusd.quit()).code, 0);
 });
 
