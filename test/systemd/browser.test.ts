@@ -27,9 +27,10 @@ const LIB = '/usr/lib/chaussette';
 // Debian's package (test/ensure-system-deps.sh installs it); playwright-core never downloads a browser.
 const CHROMIUM = '/usr/bin/chromium';
 
-// Measured: boot and browser launch take a few seconds, the WebSocket restarts
-// about a second each, the EventSource one about 4 s (Chromium's default retry
-// is 3 s). The limit leaves room for a loaded machine.
+// Measured: 12-15 s in all, 22 s with stress-ng busy on one of the two cores.
+// A WebSocket restart is answered by the new process about 1 s after
+// `systemctl restart` begins, the EventSource one about 4.2 s (Chromium's
+// default retry is 3 s). The limit leaves room for a loaded machine.
 t.setTimeout(90_000);
 
 let machine: Machine;
