@@ -7,15 +7,22 @@ import { stopping } from 'chaussette';
 import { WebSocketServer } from 'ws';
 
 const page = `<!doctype html><meta charset="utf-8"><title>chaussette WebSocket</title>
+<form id="send"><input name="text" value="hello again" autocomplete="off"> <button>Send</button></form>
 <pre id="log"></pre>
 <script>
   const say = (line) => (document.getElementById('log').textContent += line + '\\n');
+  let socket;
   function connect() {
-    const socket = new WebSocket('ws://' + location.host + '/');
+    socket = new WebSocket('ws://' + location.host + '/');
     socket.onmessage = (event) => say(event.data);
     socket.onopen = () => socket.send('hello');
     socket.onclose = (event) => { say('closed ' + event.code + '; reconnecting'); setTimeout(connect, 200); };
   }
+  // Whatever is typed goes out on the socket of the moment: after a restart, the new process's.
+  document.getElementById('send').onsubmit = (event) => {
+    event.preventDefault();
+    if (socket.readyState === WebSocket.OPEN) socket.send(event.target.text.value);
+  };
   connect();
 </script>
 `;
