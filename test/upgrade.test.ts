@@ -7,7 +7,12 @@ import WebSocket from 'ws';
 import { FIXTURES, request, serve, waitForLine } from './helpers.js';
 import { join } from 'node:path';
 
-const APPS = { 'an http.Server with ws': join(FIXTURES, 'apps', 'ws-server.mjs'), 'Fastify with @fastify/websocket': join(FIXTURES, 'apps', 'fastify-ws.mjs') };
+const APPS = {
+  'an http.Server with ws': join(FIXTURES, 'apps', 'ws-server.mjs'),
+  'Fastify with @fastify/websocket': join(FIXTURES, 'apps', 'fastify-ws.mjs'),
+  'Express with express-ws (its http.Server exported)': join(FIXTURES, 'apps', 'express-ws.mjs'),
+  'Hono with @hono/node-ws (its http.Server exported)': join(FIXTURES, 'apps', 'hono-ws.mjs'),
+};
 
 function open(port: number): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
