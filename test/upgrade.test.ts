@@ -1,11 +1,14 @@
 // Upgrades reach the app: WebSocket with the real ws client, for an
-// exported http.Server with ws attached and for Fastify with
-// @fastify/websocket, in one process and through --workers; an upgraded
+// exported http.Server with ws attached (and Express with express-ws, Hono
+// with @hono/node-ws, each exported as that server), for Fastify with
+// @fastify/websocket, in one process and through --workers, over wss on the
+// https backend and the http2 backend's HTTP/1.1 side; an upgraded
 // connection counts in the drain, which closes it at the deadline.
 import t from 'tap';
 import WebSocket from 'ws';
 import { FIXTURES, request, serve, waitForLine } from './helpers.js';
 import { join } from 'node:path';
+import { makeCertificates, read } from './certificates.js';
 
 const APPS = {
   'an http.Server with ws': join(FIXTURES, 'apps', 'ws-server.mjs'),
@@ -14,9 +17,9 @@ const APPS = {
   'Hono with @hono/node-ws (its http.Server exported)': join(FIXTURES, 'apps', 'hono-ws.mjs'),
 };
 
-function open(port: number): Promise<WebSocket> {
+function open(port: number, tls?: { ca: Buffer }): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
-    const socket = new WebSocket(`ws://127.0.0.1:${port}/ws`);
+    const socket = tls ? new WebSocket(`wss://localhost:${port}/ws`, { ca: tls.ca }) : new WebSocket(`ws://127.0.0.1:${port}/ws`);
     socket.once('open', () => resolve(socket));
     socket.once('error', reject);
   });
@@ -42,6 +45,27 @@ for (const [shape, app] of Object.entries(APPS)) {
     });
   }
 }
+
+t.test('over TLS: wss through the https backend and the http2 backend\'s HTTP/1.1 side, with --workers too', async (t) => {
+  const certs = makeCertificates();
+  t.teardown(certs.remove);
+  const tls = { ca: read(certs.ca) };
+  for (const backend of ['https', 'http2']) {
+    for (const extra of [[], ['--workers', '2']]) {
+      const running = await serve(t, ['--backend', backend, '--certfile', certs.cert, '--keyfile', certs.key, ...extra, APPS['an http.Server with ws']]);
+      const socket = await open(running.port(), tls);
+      const label = `${backend}${extra.length ? ' --workers 2' : ''}`;
+      t.match(await exchange(socket, 'secret'), /^echo secret from \d+$/, `${label}: a message over wss`);
+      if (extra.length === 0) {
+        // The drain counts it on this backend too (it left node:http's list at the upgrade).
+        running.child.kill('SIGTERM');
+        t.ok(await waitForLine(running, (line) => /^Received SIGTERM: draining 1 connection\(s\)/.test(line.msg)), `${label}: counted in the drain`);
+      }
+      socket.close();
+      t.equal(await (extra.length ? running.stop() : running.exited), 0, `${label}: exit 0`);
+    }
+  }
+});
 
 t.test('an open WebSocket counts in the drain, and is closed at the graceful deadline', async (t) => {
   const running = await serve(t, ['--graceful-timeout', '1', APPS['an http.Server with ws']]);
