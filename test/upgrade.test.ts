@@ -6,7 +6,8 @@
 // connection counts in the drain, which closes it at the deadline.
 import t from 'tap';
 import WebSocket from 'ws';
-import { FIXTURES, request, serve, waitForLine } from './helpers.js';
+import { FIXTURES, request, serve, waitForLine, waitUntil } from './helpers.js';
+import { UPGRADES_SECTION } from '../src/apps/upgrade-warning.js';
 import { join } from 'node:path';
 import { makeCertificates, read } from './certificates.js';
 
@@ -64,6 +65,39 @@ t.test('over TLS: wss through the https backend and the http2 backend\'s HTTP/1.
       socket.close();
       t.equal(await (extra.length ? running.stop() : running.exited), 0, `${label}: exit 0`);
     }
+  }
+});
+
+/** What a WebSocket handshake to an app that serves it as a plain request gets: the status it was answered with. */
+function refused(port: number, path: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(`ws://127.0.0.1:${port}${path}`);
+    socket.once('unexpected-response', (req, res) => {
+      resolve(res.statusCode ?? 0);
+      // ws leaves the answered request to this listener to end.
+      req.destroy();
+    });
+    socket.on('error', () => {}); // The handshake ending so is what is tested.
+    socket.once('open', () => reject(new Error('the handshake succeeded')));
+  });
+}
+
+t.test('an upgrade request to an app without upgrade handling: served as a plain request, and said once per process', async (t) => {
+  for (const extra of [[], ['--workers', '2']]) {
+    const running = await serve(t, [...extra, 'examples/express.mjs']);
+    const warnings = () => running.lines.filter((line) => line.msg.startsWith('An upgrade request'));
+    // curl --http2 asks every cleartext request for h2c: answering HTTP/1.1 is right, and no news.
+    t.equal((await request({ port: running.port(), headers: { connection: 'Upgrade, HTTP2-Settings', upgrade: 'h2c', 'http2-settings': '' } })).status, 200, 'h2c asked: a plain answer');
+    t.equal(await refused(running.port(), '/chat?token=secret'), 404, "the handshake was answered as a plain request (Express's 404)");
+    const [warning] = await waitUntil(() => warnings().length > 0 && warnings(), 5000, 'the warning', { wake: running.onChange });
+    t.match(warning!.msg, /^An upgrade request \(Upgrade: websocket\) for \/chat reached an app that handles no upgrades/, 'names the path (the h2c request said nothing)');
+    t.notMatch(warning!.msg, /secret/, 'not the query, which may carry a token');
+    t.ok(warning!.msg.includes(`"${UPGRADES_SECTION}" in chaussette's README`), 'points to the README section');
+    for (let i = 0; i < 6; i++) await refused(running.port(), `/chat/${i}`);
+    t.equal(await running.stop(), 0, 'exit 0');
+    const perProcess = new Set(warnings().map((line) => line.pid));
+    if (extra.length === 0) t.equal(warnings().length, 1, 'one process: one line for 7 handshakes');
+    else t.equal(warnings().length, perProcess.size, `with --workers 2: one line per worker that saw one (${warnings().length})`);
   }
 });
 
