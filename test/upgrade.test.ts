@@ -1,7 +1,7 @@
 // Upgrades reach the app: WebSocket with the real ws client, for an
 // exported http.Server with ws attached (and Express with express-ws, Hono
 // with @hono/node-ws, each exported as that server), for Fastify with
-// @fastify/websocket, in one process and through --workers, over wss on the
+// @fastify/websocket and a NestJS app whose provider attaches ws at init, in one process and through --workers, over wss on the
 // https backend and the http2 backend's HTTP/1.1 side; an upgraded
 // connection counts in the drain, which closes it at the deadline.
 import t from 'tap';
@@ -16,6 +16,7 @@ const APPS = {
   'Fastify with @fastify/websocket': join(FIXTURES, 'apps', 'fastify-ws.mjs'),
   'Express with express-ws (its http.Server exported)': join(FIXTURES, 'apps', 'express-ws.mjs'),
   'Hono with @hono/node-ws (its http.Server exported)': join(FIXTURES, 'apps', 'hono-ws.mjs'),
+  'NestJS with ws attached to its http server at init (as a gateway does)': join(FIXTURES, 'apps', 'nest.mjs'),
 };
 
 function open(port: number, tls?: { ca: Buffer }): Promise<WebSocket> {

@@ -17,7 +17,12 @@ export interface AdaptedApp {
   listener: Listener;
   /** Where upgrade requests go (the app's own server's 'upgrade' listeners: ws, socket.io, @fastify/websocket); none: served as plain requests. */
   upgrade?: UpgradeListener;
-  /** Framework teardown (Fastify's onClose hooks), run after the drain. */
+  /**
+   * The app's own teardown, run after the drain: Fastify's and NestJS's
+   * close() (onClose hooks; onModuleDestroy, onApplicationShutdown), an
+   * exported server's close() ('close'). Only a method that is a teardown
+   * by the framework's contract: shapes without one hear `stopping`.
+   */
   close?: () => Promise<void>;
 }
 
@@ -33,6 +38,24 @@ export type ReportError = (error: unknown) => void;
 export async function adaptServable(value: unknown, reportError: ReportError): Promise<AdaptedApp | undefined> {
   if (!isObjectLike(value)) return undefined;
 
+  // NestJS: NestFactory.create()'s application, first since its proxy also
+  // answers for its HTTP adapter's methods. init() runs what listen() would
+  // (onModuleInit, the routes, the gateways attaching to its http server);
+  // requests go to its Express instance (the HTTP/2 bridge included) or its
+  // server's own listener, upgrades to that server's 'upgrade' listeners
+  // (@nestjs/platform-ws, socket.io gateways), and close() after the drain
+  // runs onModuleDestroy, beforeApplicationShutdown and onApplicationShutdown.
+  if (isNestApplication(value)) {
+    await value.init();
+    const server = value.getHttpServer();
+    const instance = value.getHttpAdapter().getInstance();
+    return {
+      kind: 'a NestJS application',
+      listener: isObjectLike(instance) && isExpress(instance) ? expressOnEveryVersion(instance) : (req, res) => server.emit('request', req, res),
+      ...upgradesOf(server),
+      close: async () => void (await value.close()),
+    };
+  }
   // Fastify: an instance routes through its own handler once ready.
   if (isFunction(value.routing) && isFunction(value.ready) && isFunction(value.inject)) {
     await (value.ready as () => Promise<unknown>)();
@@ -52,7 +75,14 @@ export async function adaptServable(value: unknown, reportError: ReportError): P
   // An http.Server someone built: serve through its own request listeners.
   if (value instanceof NetServer) {
     const server = value;
-    return { kind: 'an http.Server', listener: (req, res) => server.emit('request', req, res), ...upgradesOf(server) };
+    return {
+      kind: 'an http.Server',
+      listener: (req, res) => server.emit('request', req, res),
+      ...upgradesOf(server),
+      // Its teardown: close() is what ends a server. Never listening, it only
+      // emits 'close' (next tick), so the app's server.on('close') runs.
+      close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    };
   }
   // Express, Connect and plain listeners take (req, res[, next]).
   if (isFunction(value) && !isClass(value) && (isFunction(value.handle) || value.length >= 2)) {
@@ -81,6 +111,20 @@ export async function adaptServable(value: unknown, reportError: ReportError): P
   }
   return undefined;
 }
+
+interface NestApplicationLike {
+  init(): Promise<unknown>;
+  close(): Promise<unknown>;
+  getHttpServer(): NetServer;
+  getHttpAdapter(): { getInstance(): unknown };
+}
+
+const isNestApplication = (value: AnyRecord): value is AnyRecord & NestApplicationLike =>
+  isFunction(value.getHttpAdapter) &&
+  isFunction(value.getHttpServer) &&
+  isFunction(value.init) &&
+  isFunction(value.close) &&
+  isFunction(value.enableShutdownHooks);
 
 interface ExpressLike {
   (req: IncomingMessage, res: ServerResponse): unknown;
