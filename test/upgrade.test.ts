@@ -16,6 +16,7 @@ const APPS = {
   'Fastify with @fastify/websocket': join(FIXTURES, 'apps', 'fastify-ws.mjs'),
   'Express with express-ws (its http.Server exported)': join(FIXTURES, 'apps', 'express-ws.mjs'),
   'Hono with @hono/node-ws (its http.Server exported)': join(FIXTURES, 'apps', 'hono-ws.mjs'),
+  "Hono with @hono/node-server 2's own upgradeWebSocket (createAdaptorServer exported)": join(FIXTURES, 'apps', 'hono-node-server-ws.mjs'),
   'NestJS with ws attached to its http server at init (as a gateway does)': join(FIXTURES, 'apps', 'nest.mjs'),
 };
 
