@@ -47,6 +47,10 @@ export async function adaptServable(value: unknown, reportError: ReportError): P
   // runs onModuleDestroy, beforeApplicationShutdown and onApplicationShutdown.
   if (isNestApplication(value)) {
     await value.init();
+    // enableShutdownHooks() would close the app at SIGTERM, under the requests
+    // still draining, then raise SIGTERM again: its listeners are removed (with
+    // the method Nest's own close() uses), and close() runs after the drain.
+    value.unsubscribeFromProcessSignals?.();
     const server = value.getHttpServer();
     const instance = value.getHttpAdapter().getInstance();
     return {
@@ -117,6 +121,8 @@ interface NestApplicationLike {
   close(): Promise<unknown>;
   getHttpServer(): NetServer;
   getHttpAdapter(): { getInstance(): unknown };
+  /** Protected in Nest's types; removes what enableShutdownHooks() added (absent before Nest 8). */
+  unsubscribeFromProcessSignals?: () => void;
 }
 
 const isNestApplication = (value: AnyRecord): value is AnyRecord & NestApplicationLike =>
