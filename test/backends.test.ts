@@ -30,6 +30,8 @@ const SHAPES: Array<{ app: string[]; body: RegExp }> = [
   { app: ['examples/factory.cjs:createApp', 'Bonjour'], body: /^Bonjour from a factory\n$/ },
   { app: [join(FIXTURES, 'apps', 'server-instance.cjs')], body: /^from an http\.Server\n$/ },
   { app: [join(FIXTURES, 'apps', 'nest.mjs')], body: /^plain from \d+\n$/ },
+  // An http.Server around Express (express-ws attached): Express reached through the server's listeners.
+  { app: [join(FIXTURES, 'apps', 'express-ws.mjs')], body: /^plain from \d+\n$/ },
 ];
 
 /** curl's answer: the body, then the HTTP version and status it saw. */

@@ -55,7 +55,7 @@ export async function adaptServable(value: unknown, reportError: ReportError): P
     const instance = value.getHttpAdapter().getInstance();
     return {
       kind: 'a NestJS application',
-      listener: isObjectLike(instance) && isExpress(instance) ? expressOnEveryVersion(instance) : (req, res) => server.emit('request', req, res),
+      listener: isObjectLike(instance) && isExpress(instance) ? expressOnEveryVersion(instance) : requestListenersOf(server),
       ...upgradesOf(server),
       close: async () => void (await value.close()),
     };
@@ -81,7 +81,7 @@ export async function adaptServable(value: unknown, reportError: ReportError): P
     const server = value;
     return {
       kind: 'an http.Server',
-      listener: (req, res) => server.emit('request', req, res),
+      listener: requestListenersOf(server),
       ...upgradesOf(server),
       // Its teardown: close() is what ends a server. Never listening, it only
       // emits 'close' (next tick), so the app's server.on('close') runs.
@@ -159,6 +159,31 @@ function expressOnEveryVersion(app: ExpressLike): Listener {
       response: { value: rebase(app.response, ServerResponse.prototype, Object.getPrototypeOf(res) as object) },
     }) as ExpressLike;
     return app.handle.call(http2View, req, res);
+  };
+}
+
+/**
+ * A server's own 'request' listeners, as one listener. An HTTP/2 request
+ * reaches an Express app among them through expressOnEveryVersion(), as it
+ * would exported alone (the usual server around Express:
+ * `http.createServer(app)`, with express-ws or socket.io attached); HTTP/1.1
+ * takes node:http's own path, one emit.
+ */
+function requestListenersOf(server: NetServer): Listener {
+  const bridged = new WeakMap<ExpressLike, Listener>();
+  return (req, res) => {
+    if (req.httpVersionMajor !== 2) return server.emit('request', req, res);
+    for (const listener of server.listeners('request') as Listener[]) {
+      if (!isExpress(listener as unknown as AnyRecord)) {
+        listener.call(server, req, res);
+        continue;
+      }
+      const app = listener as unknown as ExpressLike;
+      let viaBridge = bridged.get(app);
+      if (!viaBridge) bridged.set(app, (viaBridge = expressOnEveryVersion(app)));
+      viaBridge(req, res);
+    }
+    return undefined;
   };
 }
 
