@@ -7,7 +7,8 @@
 import t from 'tap';
 import WebSocket from 'ws';
 import { FIXTURES, request, serve, waitForLine, waitUntil } from './helpers.js';
-import { UPGRADES_SECTION } from '../src/apps/upgrade-warning.js';
+import { UPGRADES_SECTION, upgradeAsked } from '../src/apps/upgrade-warning.js';
+import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { makeCertificates, read } from './certificates.js';
 
@@ -83,6 +84,16 @@ function refused(port: number, path: string): Promise<number> {
     socket.once('open', () => reject(new Error('the handshake succeeded')));
   });
 }
+
+t.test('upgradeAsked(): the Upgrade header, whatever its case; h2c and look-alike names are not upgrades', async (t) => {
+  const asked = (...rawHeaders: string[]) => upgradeAsked({ rawHeaders } as unknown as IncomingMessage);
+  t.equal(asked('Host', 'x', 'Connection', 'Upgrade', 'Upgrade', 'websocket'), 'websocket');
+  t.equal(asked('UPGRADE', 'WebSocket'), 'WebSocket');
+  t.equal(asked('upgrade', 'h2c'), undefined, 'h2c');
+  t.equal(asked('Upgrade', ' H2C '), undefined, 'h2c, any case and spacing');
+  t.equal(asked('X-Upgrade', 'websocket', 'Upgrades', 'websocket'), undefined, 'another header');
+  t.equal(asked('Host', 'x'), undefined, 'none');
+});
 
 t.test('an upgrade request to an app without upgrade handling: served as a plain request, and said once per process', async (t) => {
   for (const extra of [[], ['--workers', '2']]) {
