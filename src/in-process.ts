@@ -110,7 +110,7 @@ export class InProcess implements Engine {
 }
 
 /**
- * The drain, then the app's own teardown (Fastify's onClose hooks): what
+ * The drain, then the app's own teardown (AdaptedApp.close): what
  * every process that served requests does last. `prefix` names a worker
  * in its lines.
  */

@@ -27,7 +27,7 @@ export interface Serving {
   readonly servers: readonly Server[];
   /** Stops as SIGTERM does: STOPPING=1, then the drain. Resolves when it is done. */
   stop(): Promise<DrainResult>;
-  /** Settles once stopped, whatever stopped it; the app's own close() (Fastify) has run by then. */
+  /** Settles once stopped, whatever stopped it; the app's own close() (Fastify, NestJS, an http.Server) has run by then. */
   readonly stopped: Promise<DrainResult>;
 }
 
@@ -100,8 +100,8 @@ export function toOptions(input: ServeOptions): Options {
 
 /**
  * Serves an app: a (req, res) listener, an Express/Connect app, a Koa app,
- * a Fastify instance, a { fetch } handler (Hono), an http.Server, or a
- * factory returning one (called with options.args). Resolves once every
+ * a Fastify instance, a { fetch } handler (Hono), a NestJS application, an
+ * http.Server, or a factory returning one (called with options.args). Resolves once every
  * socket accepts and systemd has been told READY=1.
  */
 export async function serve(app: unknown, input: ServeOptions = {}): Promise<Serving> {

@@ -9,6 +9,7 @@ import type { Server } from 'node:net';
 import type { AdaptedApp } from './apps/adapt.js';
 import { guardListener, REQUEST_FAILED } from './apps/guard.js';
 import { loadApp } from './apps/load.js';
+import { warnOnUnservedUpgrade } from './apps/upgrade-warning.js';
 import { type Backend, getBackend, probeProtocol } from './backends/index.js';
 import { readTlsFiles, type TlsFiles, tlsFilesFor, type TlsMaterial } from './backends/tls.js';
 import { serveUpgrades } from './drain.js';
@@ -84,7 +85,8 @@ export function prepareServers(
 ): PreparedApp {
   log.info(`Application is ${app.name} (${app.kind})`);
   if (app.upgrade) log.info('Upgrade requests (WebSocket) go to the listeners the app attached to its own server');
-  const listener = withAccessLog(guardListener(app.listener, log) as RequestListener, options.accessLog, log);
+  const served = app.upgrade ? app.listener : warnOnUnservedUpgrade(app.listener, log);
+  const listener = withAccessLog(guardListener(served, log) as RequestListener, options.accessLog, log);
   const settings = {
     keepAliveTimeoutMs: options.keepAliveTimeout * 1000,
     headersTimeoutMs: options.headersTimeout * 1000,

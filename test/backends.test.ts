@@ -19,7 +19,7 @@ t.teardown(certs.remove);
 const tlsArgs = ['--certfile', certs.cert, '--keyfile', certs.key];
 const run = promisify(execFile);
 
-/** Every app shape of the foundation issue, and what it answers on /. */
+/** Every app shape (those of the foundation issue, and NestJS), and what it answers on /. */
 const SHAPES: Array<{ app: string[]; body: RegExp }> = [
   { app: [], body: /^Hello from chaussette\n$/ },
   { app: ['examples/listener.mjs'], body: /"app":"listener"/ },
@@ -29,6 +29,9 @@ const SHAPES: Array<{ app: string[]; body: RegExp }> = [
   { app: ['examples/hono.mjs'], body: /"app":"hono"/ },
   { app: ['examples/factory.cjs:createApp', 'Bonjour'], body: /^Bonjour from a factory\n$/ },
   { app: [join(FIXTURES, 'apps', 'server-instance.cjs')], body: /^from an http\.Server\n$/ },
+  { app: [join(FIXTURES, 'apps', 'nest.mjs')], body: /^plain from \d+\n$/ },
+  // An http.Server around Express (express-ws attached): Express reached through the server's listeners.
+  { app: [join(FIXTURES, 'apps', 'express-ws.mjs')], body: /^plain from \d+\n$/ },
 ];
 
 /** curl's answer: the body, then the HTTP version and status it saw. */

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { envName, helpText, OPTION_TABLE } from '../src/options.js';
 import { SIGNAL_HELP } from '../src/signals.js';
+import { UPGRADES_SECTION } from '../src/apps/upgrade-warning.js';
 import { ROOT } from './helpers.js';
 
 const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
@@ -43,4 +44,13 @@ t.test("README's signal table is the one in src/signals.ts, which --help prints"
   t.same(rows, SIGNAL_HELP, 'the same rows, word for word');
   const help = helpText('0.0.0');
   for (const row of SIGNAL_HELP) t.ok(help.includes(`  ${row.signal.padEnd(9)} ${row.single}\n`), `--help: ${row.signal}`);
+});
+
+t.test("the section the upgrade warning points to exists, with a row for each app shape", async (t) => {
+  const section = new RegExp(`^## ${UPGRADES_SECTION}\\n([\\s\\S]*?)(?=^## )`, 'm').exec(readme)?.[1] ?? '';
+  t.ok(section, `README has "## ${UPGRADES_SECTION}"`);
+  const shapes = [...section.matchAll(/^\| (.+?) \| `/gm)].map((row) => row[1]);
+  for (const shape of ['Express + `express-ws`', 'Koa + `ws`', 'Fastify + `@fastify/websocket`', 'Hono + `@hono/node-ws`', '`http.Server` + `ws`', 'socket.io', 'NestJS']) {
+    t.ok(shapes.includes(shape), `a row for ${shape}`);
+  }
 });

@@ -17,7 +17,12 @@ export interface AdaptedApp {
   listener: Listener;
   /** Where upgrade requests go (the app's own server's 'upgrade' listeners: ws, socket.io, @fastify/websocket); none: served as plain requests. */
   upgrade?: UpgradeListener;
-  /** Framework teardown (Fastify's onClose hooks), run after the drain. */
+  /**
+   * The app's own teardown, run after the drain: Fastify's and NestJS's
+   * close() (onClose hooks; onModuleDestroy, onApplicationShutdown), an
+   * exported server's close() ('close'). Only a method that is a teardown
+   * by the framework's contract: shapes without one hear `stopping`.
+   */
   close?: () => Promise<void>;
 }
 
@@ -33,6 +38,28 @@ export type ReportError = (error: unknown) => void;
 export async function adaptServable(value: unknown, reportError: ReportError): Promise<AdaptedApp | undefined> {
   if (!isObjectLike(value)) return undefined;
 
+  // NestJS: NestFactory.create()'s application, first since its proxy also
+  // answers for its HTTP adapter's methods. init() runs what listen() would
+  // (onModuleInit, the routes, the gateways attaching to its http server);
+  // requests go to its Express instance (the HTTP/2 bridge included) or its
+  // server's own listener, upgrades to that server's 'upgrade' listeners
+  // (@nestjs/platform-ws, socket.io gateways), and close() after the drain
+  // runs onModuleDestroy, beforeApplicationShutdown and onApplicationShutdown.
+  if (isNestApplication(value)) {
+    await value.init();
+    // enableShutdownHooks() would close the app at SIGTERM, under the requests
+    // still draining, then raise SIGTERM again: its listeners are removed (with
+    // the method Nest's own close() uses), and close() runs after the drain.
+    value.unsubscribeFromProcessSignals?.();
+    const server = value.getHttpServer();
+    const instance = value.getHttpAdapter().getInstance();
+    return {
+      kind: 'a NestJS application',
+      listener: isObjectLike(instance) && isExpress(instance) ? expressOnEveryVersion(instance) : requestListenersOf(server),
+      ...upgradesOf(server),
+      close: async () => void (await value.close()),
+    };
+  }
   // Fastify: an instance routes through its own handler once ready.
   if (isFunction(value.routing) && isFunction(value.ready) && isFunction(value.inject)) {
     await (value.ready as () => Promise<unknown>)();
@@ -52,7 +79,14 @@ export async function adaptServable(value: unknown, reportError: ReportError): P
   // An http.Server someone built: serve through its own request listeners.
   if (value instanceof NetServer) {
     const server = value;
-    return { kind: 'an http.Server', listener: (req, res) => server.emit('request', req, res), ...upgradesOf(server) };
+    return {
+      kind: 'an http.Server',
+      listener: requestListenersOf(server),
+      ...upgradesOf(server),
+      // Its teardown: close() is what ends a server. Never listening, it only
+      // emits 'close' (next tick), so the app's server.on('close') runs.
+      close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    };
   }
   // Express, Connect and plain listeners take (req, res[, next]).
   if (isFunction(value) && !isClass(value) && (isFunction(value.handle) || value.length >= 2)) {
@@ -82,6 +116,22 @@ export async function adaptServable(value: unknown, reportError: ReportError): P
   return undefined;
 }
 
+interface NestApplicationLike {
+  init(): Promise<unknown>;
+  close(): Promise<unknown>;
+  getHttpServer(): NetServer;
+  getHttpAdapter(): { getInstance(): unknown };
+  /** Protected in Nest's types; removes what enableShutdownHooks() added (absent before Nest 8). */
+  unsubscribeFromProcessSignals?: () => void;
+}
+
+const isNestApplication = (value: AnyRecord): value is AnyRecord & NestApplicationLike =>
+  isFunction(value.getHttpAdapter) &&
+  isFunction(value.getHttpServer) &&
+  isFunction(value.init) &&
+  isFunction(value.close) &&
+  isFunction(value.enableShutdownHooks);
+
 interface ExpressLike {
   (req: IncomingMessage, res: ServerResponse): unknown;
   handle(req: IncomingMessage, res: ServerResponse): unknown;
@@ -109,6 +159,31 @@ function expressOnEveryVersion(app: ExpressLike): Listener {
       response: { value: rebase(app.response, ServerResponse.prototype, Object.getPrototypeOf(res) as object) },
     }) as ExpressLike;
     return app.handle.call(http2View, req, res);
+  };
+}
+
+/**
+ * A server's own 'request' listeners, as one listener. An HTTP/2 request
+ * reaches an Express app among them through expressOnEveryVersion(), as it
+ * would exported alone (the usual server around Express:
+ * `http.createServer(app)`, with express-ws or socket.io attached); HTTP/1.1
+ * takes node:http's own path, one emit.
+ */
+function requestListenersOf(server: NetServer): Listener {
+  const bridged = new WeakMap<ExpressLike, Listener>();
+  return (req, res) => {
+    if (req.httpVersionMajor !== 2) return server.emit('request', req, res);
+    for (const listener of server.listeners('request') as Listener[]) {
+      if (!isExpress(listener as unknown as AnyRecord)) {
+        listener.call(server, req, res);
+        continue;
+      }
+      const app = listener as unknown as ExpressLike;
+      let viaBridge = bridged.get(app);
+      if (!viaBridge) bridged.set(app, (viaBridge = expressOnEveryVersion(app)));
+      viaBridge(req, res);
+    }
+    return undefined;
   };
 }
 
