@@ -14,10 +14,17 @@ import {
   hasResponseSlot,
   http2StreamCount,
   httpConnections,
+  hasPeerName,
   interceptAccepted,
+  peerAddress,
   responseInProgress,
   startConnectionTracking,
+  type Connection,
+  discard,
 } from '../src/node-internals.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const listen = (server: Server) =>
   new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)));
@@ -107,6 +114,33 @@ t.test('accepted connections as raw handles, adopted by a server that never list
   t.match(answer, /^HTTP\/1\.1 200 OK[\s\S]*adopted\n$/, 'served through the adopted handle');
   listening.close();
   server.close();
+});
+
+t.test("a raw handle's client address (--sticky), read without building a socket", async (t) => {
+  const listening = createServer({ pauseOnConnect: true });
+  const port = await listen(listening);
+  const received: Connection[] = [];
+  interceptAccepted(listening, (connection) => received.push(connection));
+  // 127.0.0.2 is on the loopback too: the address read must be the client's, not the server's.
+  const client = connect({ port, host: '127.0.0.1', localAddress: '127.0.0.2' });
+  t.teardown(() => client.destroy());
+  while (received.length === 0) await new Promise((resolve) => setImmediate(resolve));
+  t.ok(hasPeerName(received[0]!), 'a TCP handle has getpeername()');
+  t.equal(peerAddress(received[0]!), '127.0.0.2');
+  discard(received[0]!);
+  listening.close();
+
+  const path = join(mkdtempSync(join(tmpdir(), 'peer-')), 'unix.sock');
+  const unix = createServer({ pauseOnConnect: true });
+  await new Promise<void>((resolve) => unix.listen(path, resolve));
+  const fromUnix: Connection[] = [];
+  interceptAccepted(unix, (connection) => fromUnix.push(connection));
+  const unixClient = connect(path);
+  t.teardown(() => unixClient.destroy());
+  while (fromUnix.length === 0) await new Promise((resolve) => setImmediate(resolve));
+  t.equal(peerAddress(fromUnix[0]!), undefined, 'a unix-socket client has no address');
+  discard(fromUnix[0]!);
+  unix.close();
 });
 
 t.test('body bytes of one response, counted once on node:http and on HTTP/2', async (t) => {
