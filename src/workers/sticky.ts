@@ -17,13 +17,23 @@ export function clientKey(address: string | undefined): string {
   return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
 }
 
-/** 32-bit FNV-1a: fast, no allocation, and neighbouring addresses (10.0.0.1, 10.0.0.2) land far apart. */
+/**
+ * 32-bit FNV-1a, then murmur3's finaliser: fast and without allocation.
+ * FNV alone keeps the low bits of the characters in its low bits (it
+ * multiplies by an odd number), so modulo 2 or 4 workers 10.0.0.1, .3, .5...
+ * would all share one; the finaliser spreads every bit over the others.
+ */
 export function hashKey(key: string): number {
   let hash = 0x811c9dc5;
   for (let i = 0; i < key.length; i++) {
     hash ^= key.charCodeAt(i);
     hash = Math.imul(hash, 0x01000193);
   }
+  hash ^= hash >>> 16;
+  hash = Math.imul(hash, 0x85ebca6b);
+  hash ^= hash >>> 13;
+  hash = Math.imul(hash, 0xc2b2ae35);
+  hash ^= hash >>> 16;
   return hash >>> 0;
 }
 
