@@ -2,29 +2,29 @@
 // runs this test: should an upgrade move one of Node's private fields, this
 // fails, instead of chaussette quietly falling back to a slower path.
 import t from 'tap';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer, request, type ServerResponse } from 'node:http';
 import { connect as connectHttp2, createServer as createHttp2Server, type Http2Session } from 'node:http2';
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   adoptHandle,
+  type Connection,
   countBodyBytes,
+  discard,
   hasConnectionCount,
   hasHttp2StreamMap,
   hasHttpConnectionList,
   hasResponseSlot,
   http2StreamCount,
-  httpConnections,
   hasPeerName,
+  httpConnections,
   interceptAccepted,
   peerAddress,
   responseInProgress,
   startConnectionTracking,
-  type Connection,
-  discard,
 } from '../src/node-internals.js';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 
 const listen = (server: Server) =>
   new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)));
@@ -130,7 +130,9 @@ t.test("a raw handle's client address (--sticky), read without building a socket
   discard(received[0]!);
   listening.close();
 
-  const path = join(mkdtempSync(join(tmpdir(), 'peer-')), 'unix.sock');
+  const dir = mkdtempSync(join(tmpdir(), 'peer-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'unix.sock');
   const unix = createServer({ pauseOnConnect: true });
   await new Promise<void>((resolve) => unix.listen(path, resolve));
   const fromUnix: Connection[] = [];

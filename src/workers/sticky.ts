@@ -9,7 +9,9 @@
 //
 // The key picks a slot, not a worker: a worker that replaces another (a
 // reload, a crash) takes over its slot's clients, and a reload swaps a
-// serving worker for a serving one, so a slot never goes without.
+// serving worker for a serving one, so then a slot never goes without. A
+// busy worker keeps its clients (the least-pending choice of the default
+// mode would pass it over): that is what sticking means.
 
 /** IPv4 clients of a dual-stack socket appear as ::ffff:a.b.c.d: one client, one key, whatever socket it came in on. */
 export function clientKey(address: string | undefined): string {
