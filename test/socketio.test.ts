@@ -5,7 +5,9 @@
 // the whole 127/8 is the loopback), so that --sticky has clients to spread;
 // the app prints each engine.io request with the client's address, port and
 // the pid that took it, which shows every connection of a client on one worker.
+// The plain ws client too, on both schemes, through --workers 2 --sticky.
 import t, { type Test } from 'tap';
+import WebSocket from 'ws';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { join } from 'node:path';
@@ -157,6 +159,40 @@ for (const scheme of ['http', 'https'] as const) {
     t.equal(await running.stop(), 0);
   });
 }
+
+t.test('the ws client through --workers 2 --sticky, on ws:// and wss://: messages both ways, every connection of an address on one worker', async (t) => {
+  t.not(hashKey('127.0.0.1') % 2, hashKey('127.0.0.4') % 2, '127.0.0.1 and 127.0.0.4 fall in different slots');
+  for (const scheme of ['http', 'https'] as const) {
+    const running = await serve(t, [...SCHEMES[scheme], '--workers', '2', '--sticky', join(FIXTURES, 'apps', 'ws-server.mjs')]);
+    const open = (address: string) =>
+      new Promise<WebSocket>((resolve, reject) => {
+        const socket = new WebSocket(`${scheme === 'https' ? 'wss' : 'ws'}://127.0.0.1:${running.port()}/ws`, { ca: read(certs.ca), localAddress: address });
+        t.teardown(() => socket.terminate());
+        socket.once('open', () => resolve(socket));
+        socket.once('error', reject);
+      });
+    const exchange = (socket: WebSocket, text: string) =>
+      new Promise<string>((resolve) => {
+        socket.once('message', (data) => resolve(String(data)));
+        socket.send(text);
+      });
+    const pids = new Set<string>();
+    for (const address of ['127.0.0.1', '127.0.0.4']) {
+      const answers: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        const socket = await open(address);
+        answers.push(await exchange(socket, `hi ${i}`), await exchange(socket, `again ${i}`));
+        socket.close();
+      }
+      t.match(answers[0], /^echo hi 0 from \d+$/, `${scheme}: the ws app answers`);
+      const from = new Set(answers.map((answer) => /from (\d+)$/.exec(answer)?.[1]));
+      t.equal(from.size, 1, `${scheme}, ${address}: three connections, one worker`);
+      pids.add([...from][0]!);
+    }
+    t.equal(pids.size, 2, `${scheme}: 127.0.0.1 and 127.0.0.4 on the two workers`);
+    t.equal(await running.stop(), 0);
+  }
+});
 
 t.test('--workers 2 without --sticky: long-polling fails (a poll meets the worker that does not hold its session)', async (t) => {
   const running = await serve(t, ['--workers', '2', APP]);
