@@ -124,6 +124,25 @@ export function adoptHandle(received: unknown, server: Server): Socket {
   return socket;
 }
 
+/**
+ * The client's address of an accepted connection (--sticky), from the raw
+ * TCP handle's getpeername(), as net.Socket's remoteAddress reads it: one
+ * system call, no socket built. A unix-socket connection (a Pipe handle,
+ * which has no getpeername) and a connection already reset: undefined.
+ * Moved (no getpeername on the handle): undefined for every connection, so
+ * --sticky sends them all to one worker; the node-internals test fails first.
+ */
+export function peerAddress(connection: Connection): string | undefined {
+  if (connection instanceof Socket) return connection.remoteAddress;
+  const handle = connection as { getpeername?: (out: { address?: string }) => number };
+  if (typeof handle.getpeername !== 'function') return undefined;
+  const out: { address?: string } = {};
+  return handle.getpeername(out) === 0 ? out.address : undefined;
+}
+
+/** Whether peerAddress() can read this connection's address (a TCP handle): the check for its fast path. */
+export const hasPeerName = (connection: Connection) => connection instanceof Socket || typeof (connection as { getpeername?: unknown }).getpeername === 'function';
+
 /** Closes a connection that will not be handed over (its worker is gone, or its copy was sent). */
 export function discard(connection: Connection): void {
   if (connection instanceof Socket) connection.destroy();

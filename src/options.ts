@@ -56,6 +56,8 @@ export interface Options {
   watchdogProbe: string | undefined;
   /** Worker processes sharing the sockets; 0 serves in this process. */
   workers: number;
+  /** With several workers: every connection from one client address to the same worker (socket.io long-polling). */
+  sticky: boolean;
   /** Development: replace the workers when the app's files change. */
   reload: boolean;
   keepAliveTimeout: number;
@@ -327,6 +329,15 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
     default: 0,
     defaultText: '0',
     parse: workerCount,
+  },
+  {
+    key: 'sticky',
+    flags: '--sticky',
+    description:
+      'with --workers: every connection from one client address goes to the same worker, so socket.io long-polling works; unix-socket clients all go to one',
+    default: false,
+    parse: yesNo,
+    boolean: true,
   },
   {
     key: 'reload',

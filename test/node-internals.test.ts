@@ -2,19 +2,26 @@
 // runs this test: should an upgrade move one of Node's private fields, this
 // fails, instead of chaussette quietly falling back to a slower path.
 import t from 'tap';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer, request, type ServerResponse } from 'node:http';
 import { connect as connectHttp2, createServer as createHttp2Server, type Http2Session } from 'node:http2';
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   adoptHandle,
+  type Connection,
   countBodyBytes,
+  discard,
   hasConnectionCount,
   hasHttp2StreamMap,
   hasHttpConnectionList,
   hasResponseSlot,
   http2StreamCount,
+  hasPeerName,
   httpConnections,
   interceptAccepted,
+  peerAddress,
   responseInProgress,
   startConnectionTracking,
 } from '../src/node-internals.js';
@@ -107,6 +114,35 @@ t.test('accepted connections as raw handles, adopted by a server that never list
   t.match(answer, /^HTTP\/1\.1 200 OK[\s\S]*adopted\n$/, 'served through the adopted handle');
   listening.close();
   server.close();
+});
+
+t.test("a raw handle's client address (--sticky), read without building a socket", async (t) => {
+  const listening = createServer({ pauseOnConnect: true });
+  const port = await listen(listening);
+  const received: Connection[] = [];
+  interceptAccepted(listening, (connection) => received.push(connection));
+  // 127.0.0.2 is on the loopback too: the address read must be the client's, not the server's.
+  const client = connect({ port, host: '127.0.0.1', localAddress: '127.0.0.2' });
+  t.teardown(() => client.destroy());
+  while (received.length === 0) await new Promise((resolve) => setImmediate(resolve));
+  t.ok(hasPeerName(received[0]!), 'a TCP handle has getpeername()');
+  t.equal(peerAddress(received[0]!), '127.0.0.2');
+  discard(received[0]!);
+  listening.close();
+
+  const dir = mkdtempSync(join(tmpdir(), 'peer-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'unix.sock');
+  const unix = createServer({ pauseOnConnect: true });
+  await new Promise<void>((resolve) => unix.listen(path, resolve));
+  const fromUnix: Connection[] = [];
+  interceptAccepted(unix, (connection) => fromUnix.push(connection));
+  const unixClient = connect(path);
+  t.teardown(() => unixClient.destroy());
+  while (fromUnix.length === 0) await new Promise((resolve) => setImmediate(resolve));
+  t.equal(peerAddress(fromUnix[0]!), undefined, 'a unix-socket client has no address');
+  discard(fromUnix[0]!);
+  unix.close();
 });
 
 t.test('body bytes of one response, counted once on node:http and on HTTP/2', async (t) => {

@@ -1,11 +1,13 @@
-// The pure parts of --workers and --reload: which worker gets a connection,
-// how long a failing slot waits, what the reloader ignores and where it looks.
+// The pure parts of --workers and --reload: which worker gets a connection
+// (--sticky's too), how long a failing slot waits, what the reloader ignores
+// and where it looks.
 import t from 'tap';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ignoredName, projectRoot } from '../src/dev/watch.js';
 import { pickWorker, restartDelayMs } from '../src/workers/pool.js';
+import { clientKey, hashKey, stickySlot } from '../src/workers/sticky.js';
 import { parse } from './helpers.js';
 
 t.test('pickWorker: the fewest pending hand-overs, equals in turn', async (t) => {
@@ -14,6 +16,41 @@ t.test('pickWorker: the fewest pending hand-overs, equals in turn', async (t) =>
   t.equal(pickWorker([1, 0, 1], 0), 1, 'a worker with a hand-over still pending is passed over');
   t.equal(pickWorker([3, 5, 2, 2], 1), 2, 'the least pending, first from the cursor');
   t.equal(pickWorker([4, 4], 1), 1);
+});
+
+t.test('stickySlot: a client address always gets the same slot; the next ready one while its own has no worker', async (t) => {
+  const all = [true, true, true, true];
+  const home = hashKey('192.0.2.7') % 4;
+  t.equal(stickySlot(hashKey('192.0.2.7'), all), home, 'its home slot');
+  t.same([1, 2, 3].map(() => stickySlot(hashKey('192.0.2.7'), all)), [home, home, home], 'every time');
+  const withoutHome = all.map((_, i) => i !== home);
+  t.equal(stickySlot(hashKey('192.0.2.7'), withoutHome), (home + 1) % 4, 'its slot empty: the next one');
+  t.equal(stickySlot(hashKey('192.0.2.7'), withoutHome), (home + 1) % 4, 'and again the same next one');
+  t.equal(stickySlot(5, [false, true, false]), 1, 'wraps around to the first ready slot');
+  t.equal(stickySlot(5, [false, false, false]), -1, 'none ready');
+  t.equal(stickySlot(5, []), -1, 'no slots');
+  t.equal(stickySlot(4, [true, true, true, true], 1), 1, 'a retry looks from the slot after');
+  t.equal(stickySlot(hashKey('a'), [true]), 0, 'one worker takes everyone');
+});
+
+t.test('hashKey spreads addresses over the slots, neighbours included', async (t) => {
+  t.equal(hashKey('127.0.0.1'), hashKey('127.0.0.1'), 'the same address, the same hash');
+  for (const slots of [2, 3, 4, 8]) {
+    const counts = new Array<number>(slots).fill(0);
+    for (let i = 0; i < 4096; i++) counts[hashKey(`10.0.${i >> 8}.${i & 255}`) % slots]!++;
+    const even = 4096 / slots;
+    t.ok(counts.every((count) => Math.abs(count - even) < even * 0.1), `${slots} slots, 4096 neighbouring addresses: ${counts.join(' / ')}`);
+  }
+  const firstEight = [1, 2, 3, 4, 5, 6, 7, 8].map((i) => hashKey(`127.0.0.${i}`) % 2);
+  t.ok(firstEight.includes(0) && firstEight.includes(1), `127.0.0.1 to .8 over 2 slots: ${firstEight.join('')}`);
+});
+
+t.test('clientKey: an IPv4 client is one key on a v4 or a dual-stack socket; no address is one key too', async (t) => {
+  t.equal(clientKey('::ffff:192.0.2.7'), '192.0.2.7');
+  t.equal(clientKey('192.0.2.7'), '192.0.2.7');
+  t.equal(clientKey('2001:db8::1'), '2001:db8::1');
+  t.equal(clientKey('::ffff:1'), '::ffff:1', 'only a mapped IPv4 address loses its prefix');
+  t.equal(clientKey(undefined), '', 'a unix-socket client');
 });
 
 t.test('restartDelayMs doubles from 0.1 s and stops at 10 s', async (t) => {
@@ -47,4 +84,13 @@ t.test('--workers and --reload, from the command line or the environment', async
   t.throws(() => parse(['--workers', 'many']), { code: 'ERR_USAGE_VALUE', message: /--workers "many" is not a number of workers \(0-1024\) or auto/ });
   t.throws(() => parse([], { CHAUSSETTE_RELOAD: 'maybe' }), { code: 'ERR_USAGE_VALUE', message: /CHAUSSETTE_RELOAD "maybe" is not one of 1, true, yes, on, 0, false, no, off/ });
   t.equal(parse(['--reload', './app.js', '--reload']).args[0], '--reload', 'after the app, arguments are the app\'s');
+});
+
+t.test('--sticky, from the command line, the environment or the file; off by default', async (t) => {
+  t.equal(parse([]).sticky, false);
+  t.equal(parse(['--workers', '2', '--sticky']).sticky, true);
+  t.equal(parse([], { CHAUSSETTE_STICKY: 'yes' }).sticky, true);
+  t.equal(parse(['--config', 'app.conf'], {}, { 'app.conf': 'workers = 4\nsticky = on\n' }).sticky, true);
+  t.equal(parse(['--sticky'], {}).workers, 0, 'accepted without --workers: one process already keeps every client');
+  t.throws(() => parse([], { CHAUSSETTE_STICKY: 'ip' }), { code: 'ERR_USAGE_VALUE', message: /CHAUSSETTE_STICKY "ip" is not one of 1, true/ });
 });

@@ -5,13 +5,15 @@
 // drain; a stop drains them all. Connections go to the ready worker with
 // the fewest still being handed over, in turn among equals: a worker stuck
 // in a long computation stops taking its share at once, where the kernel's
-// own spread favours whichever process woke last (notes E11).
+// own spread favours whichever process woke last (notes E11). With
+// --sticky, a client's address chooses the slot instead (sticky.ts).
 
 import type { ChildProcess } from 'node:child_process';
 import { ChaussetteError, errors } from '../errors.js';
 import type { Logger } from '../log.js';
-import { type Connection, discard } from '../node-internals.js';
+import { type Connection, discard, hasPeerName, peerAddress } from '../node-internals.js';
 import { type FromWorker, isFromWorker, type ToWorker, type WorkerLoad } from './protocol.js';
+import { clientKey, hashKey, stickySlot } from './sticky.js';
 
 /** Delay before replacing a worker after `failures` failures in a row: 0.1 s doubling to 10 s. */
 export function restartDelayMs(failures: number): number {
@@ -44,6 +46,8 @@ export interface PoolSettings {
   stuckAfterMs: number | undefined;
   /** How long a stopping worker gets before it is killed (its graceful timeout plus slack). */
   stopTimeoutMs: number;
+  /** --sticky: every connection from one client address to the same slot. */
+  sticky?: boolean;
 }
 
 type State = 'starting' | 'ready' | 'retiring';
@@ -75,6 +79,8 @@ export class WorkerPool {
   private readonly respawns: Array<NodeJS.Timeout | undefined>;
   private readonly waiting: Array<{ listener: number; connection: Connection; tries: number }> = [];
   private cursor = 0;
+  /** --sticky met a connection with no address (a unix socket) and said so, once. */
+  private toldNoAddress = false;
   private stopping = false;
   private requestsOfGone = 0;
   /** Workers killed because they outlived their stop timeout. */
@@ -106,13 +112,11 @@ export class WorkerPool {
 
   /** Hands an accepted connection to a worker (or holds it until one is ready). */
   dispatch(listener: number, connection: Connection, tries = 0): void {
-    const ready = this.slots.filter((worker): worker is Worker => worker?.state === 'ready');
-    const chosen = ready[pickWorker(ready.map((worker) => worker.pending), this.cursor % Math.max(1, ready.length))];
+    const chosen = this.settings.sticky ? this.stickyChoice(connection, tries) : this.leastPending();
     if (!chosen) {
       this.waiting.push({ listener, connection, tries });
       return;
     }
-    this.cursor++;
     chosen.pending++;
     this.send(chosen, { kind: 'connection', listener }, connection, (error) => {
       chosen.pending--;
@@ -123,6 +127,24 @@ export class WorkerPool {
       if (tries < this.settings.size) this.dispatch(listener, connection, tries + 1);
       else discard(connection);
     });
+  }
+
+  private leastPending(): Worker | undefined {
+    const ready = this.slots.filter((worker): worker is Worker => worker?.state === 'ready');
+    const chosen = ready[pickWorker(ready.map((worker) => worker.pending), this.cursor % Math.max(1, ready.length))];
+    if (chosen) this.cursor++;
+    return chosen;
+  }
+
+  /** A retry (`tries` > 0) looks from the slot after: the worker first chosen was gone. */
+  private stickyChoice(connection: Connection, tries: number): Worker | undefined {
+    const address = peerAddress(connection);
+    if (!this.toldNoAddress && !hasPeerName(connection)) {
+      this.toldNoAddress = true;
+      this.settings.log.warn('--sticky: connections on a unix socket have no client address; they all go to one worker (with a proxy in front, it is one client anyway)');
+    }
+    const slot = stickySlot(hashKey(clientKey(address)), this.slots.map((worker) => worker?.state === 'ready'), tries);
+    return slot === -1 ? undefined : this.slots[slot];
   }
 
   /** Replaces every worker, one slot at a time; rejects (keeping the old worker) if a new one fails to start. */

@@ -75,6 +75,8 @@ export class Primary implements Engine {
       heartbeatMs: watchdog.kind === 'on' ? Math.min(HEARTBEAT_MS, pingEveryMs(watchdog.intervalMs)) : HEARTBEAT_MS,
       stuckAfterMs: watchdog.kind === 'on' ? watchdog.intervalMs : undefined,
       stopTimeoutMs: options.gracefulTimeout * 1000 + WORKER_STOP_SLACK_MS,
+      // One worker (--reload alone) already gets every connection: no address to read.
+      sticky: options.sticky && size > 1,
     });
     this.pool = pool;
     onLogReopened(() => pool.tellAll({ kind: 'reopen' }));
@@ -87,6 +89,7 @@ export class Primary implements Engine {
       this.closeListeners();
       throw error;
     }
+    if (options.sticky && size > 1) log.info('Sticky: every connection from one client address goes to the same worker');
     log.info(`Using ${this.backendName()} backend with ${plural(size, 'worker')} (pids ${pool.pids().join(', ')})`);
     return this.listeners;
   }
