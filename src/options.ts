@@ -409,9 +409,9 @@ function buildCommand(version: string): Command {
     .usage('[options] [app] [args...]')
     .description(
       'Serve a Node.js HTTP app on sockets that systemd, Circus or Supervisor opened, or on one it binds.\n' +
-        'app: ./server.js, ./app.mjs:export or a package; a (req, res) listener, Koa, Fastify, { fetch } or a factory.\n' +
+        'app: ./server.js, ./app.mjs:export or a package; a (req, res) listener, Koa, Fastify, NestJS, { fetch }, an http.Server or a factory.\n' +
         'With no app, serves a hello app. With no socket option and no LISTEN_FDS, binds localhost:8080.\n' +
-        'Several processes: --workers N hands connections evenly to N workers, replaced one at a time on SIGHUP (systemctl reload). ' +
+        'Several processes: --workers N hands connections evenly to N workers (--sticky: by client address), replaced one at a time on SIGHUP (systemctl reload). ' +
         "A manager's numprocs (Circus, Supervisor) runs N chaussettes on its socket and lets the kernel choose: faster for short connections, uneven with keep-alive.",
     )
     .argument('[app]', `app module, optionally with :export (env: ${APP_ENV})`)

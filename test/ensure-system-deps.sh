@@ -13,6 +13,8 @@
 #   with; equivs-build (equivs), with which test/packaging.test.ts makes the
 #   Node.js package the .deb depends on, and rpm2cpio (rpm) and cpio, with
 #   which it unpacks the rpm;
+#   chromium, the headless browser test/systemd/browser.test.ts drives with
+#   playwright-core (which never downloads one);
 #   the root tree test/systemd/machine.ts boots a real systemd from.
 set -euo pipefail
 cd "$(dirname "$0")/.."
