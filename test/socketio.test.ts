@@ -15,6 +15,7 @@ import { io, type Socket } from 'socket.io-client';
 import { clientKey, hashKey } from '../src/workers/sticky.js';
 import { makeCertificates, read } from './certificates.js';
 import { FIXTURES, type Running, serve, waitForLine, waitUntil } from './helpers.js';
+import { exchange } from './websocket-exchange.js';
 
 const APP = join(FIXTURES, 'apps', 'socketio-server.mjs');
 const certs = makeCertificates();
@@ -170,11 +171,6 @@ t.test('the ws client through --workers 2 --sticky, on ws:// and wss://: message
         t.teardown(() => socket.terminate());
         socket.once('open', () => resolve(socket));
         socket.once('error', reject);
-      });
-    const exchange = (socket: WebSocket, text: string) =>
-      new Promise<string>((resolve) => {
-        socket.once('message', (data) => resolve(String(data)));
-        socket.send(text);
       });
     const pids = new Set<string>();
     for (const address of ['127.0.0.1', '127.0.0.4']) {

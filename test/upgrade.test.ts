@@ -7,6 +7,7 @@
 import t from 'tap';
 import WebSocket from 'ws';
 import { FIXTURES, request, serve, waitForLine, waitUntil } from './helpers.js';
+import { exchange } from './websocket-exchange.js';
 import { UPGRADES_SECTION, upgradeAsked } from '../src/apps/upgrade-warning.js';
 import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
@@ -28,12 +29,6 @@ function open(port: number, tls?: { ca: Buffer }): Promise<WebSocket> {
     socket.once('error', reject);
   });
 }
-
-const exchange = (socket: WebSocket, text: string) =>
-  new Promise<string>((resolve) => {
-    socket.once('message', (data) => resolve(String(data)));
-    socket.send(text);
-  });
 
 for (const [shape, app] of Object.entries(APPS)) {
   for (const extra of [[], ['--workers', '2']]) {
