@@ -58,7 +58,9 @@ export async function runWorker(options: Options, log: Logger, slot: number, sig
     log.info(`Worker ${slot}: ${why}; draining ${openConnections(live)} connection(s) for up to ${graceS} s`);
     const result = await drainAndClose(live, prepared.app, { graceMs: graceS * 1000, lingerMs: options.drainLinger * 1000 }, log, `Worker ${slot}: `);
     log.info(`Worker ${slot}: stopped after ${result.elapsedMs} ms of drain`);
-    process.exit(exitCode);
+    // The last count, so the primary's "N requests served" includes what came after the last ping.
+    if (!process.connected) process.exit(exitCode);
+    send({ kind: 'pong', requests, connections: 0, inFlight: 0 }, () => process.exit(exitCode));
   };
   let crashed = false;
   signals.bind({
