@@ -7,7 +7,7 @@
 
 import type { Server } from 'node:net';
 import { drainAndClose } from '../in-process.js';
-import { asChaussetteError, ExitCode } from '../errors.js';
+import { asChaussetteError, errors, ExitCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import { reopenLog } from '../logs/reopen.js';
 import { adoptHandle, startConnectionTracking } from '../node-internals.js';
@@ -22,17 +22,26 @@ import { type FromWorker, isToWorker } from './protocol.js';
 export async function runWorker(options: Options, log: Logger, slot: number, signals: SignalTable): Promise<never> {
   const send = (message: FromWorker, then?: () => void) => process.send?.(message, undefined, {}, () => then?.());
 
-  let prepared: PreparedApp;
-  try {
-    prepared = await prepareApp(options, log, process.cwd());
-  } catch (error) {
+  const fail = (error: unknown) => {
     const failure = asChaussetteError(error);
     if (failure.code === 'ERR_INTERNAL') log.fatal({ err: error }, 'unexpected failure');
     // Exit once the primary has the reason, or after a moment if it is gone.
     setTimeout(() => process.exit(failure.exitCode), 1000).unref();
     send({ kind: 'failed', failure: failure.toWire() }, () => process.exit(failure.exitCode));
     return new Promise<never>(() => {});
+  };
+  // While the app loads, the channel to the primary alone must not keep this process alive: when
+  // nothing else is left that could settle the load (a factory whose promise never settles), the
+  // event loop empties and signals.ts calls startStalled, as it does for a single process.
+  process.channel?.unref();
+  signals.bind({ startStalled: () => void fail(errors.startNeverSettled()) });
+  let prepared: PreparedApp;
+  try {
+    prepared = await prepareApp(options, log, process.cwd());
+  } catch (error) {
+    return fail(error);
   }
+  process.channel?.ref();
 
   // One server per socket of the primary, made when its first connection comes.
   const servers: Server[] = [];
