@@ -11,7 +11,7 @@ import { constants } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import { readConfigFile } from './config/read.js';
 import { sourceWatcher } from './dev/watch.js';
-import { asChaussetteError, describeError, ExitCode, summary } from './errors.js';
+import { asChaussetteError, describeError, errors, ExitCode, summary } from './errors.js';
 import { commandHooks } from './hooks.js';
 import { InProcess } from './in-process.js';
 import { Lifecycle } from './lifecycle.js';
@@ -57,6 +57,7 @@ export async function run(argv: string[], signals: SignalTable, slot: number | u
       if (serving && log) crash(error, log, notifier, isPool && slot === undefined, lifecycle);
       else void failed(error);
     },
+    startStalled: () => void failed(errors.startNeverSettled()),
   });
   try {
     const parsed = parseCommandLine(argv, process.env, version(), readConfigFile);

@@ -214,6 +214,11 @@ export const errors = {
     `app ${JSON.stringify(spec)}: its factory failed: ${describeError(reason)}`,
     undefined,
   ]),
+  /** Node's event loop emptied while the start awaited a promise: it can never settle now. */
+  startNeverSettled: make({ code: 'ERR_START_NEVER_SETTLED', exitCode: ExitCode.software }, () => [
+    'the start never finished: a promise it awaits (the app\'s factory, a top-level await in the app or a hook) never settled, and nothing is left that could settle it',
+    'make the factory resolve or reject; an await on something that never happens ends here, not in a silent exit 0',
+  ]),
   appNotReady: make({ code: 'ERR_APP_NOT_READY', exitCode: ExitCode.software }, (spec: string, reason: unknown) => [
     `app ${JSON.stringify(spec)} failed to get ready: ${describeError(reason)}`,
     undefined,

@@ -71,6 +71,13 @@ export const CRASH_GRACE_S = 10;
 /** The grace of a stop after an uncaught exception, in seconds: the graceful timeout, capped. */
 export const crashGraceS = (gracefulTimeoutS: number) => Math.min(gracefulTimeoutS, CRASH_GRACE_S);
 
+/** How a stop asked while starting ends the start's current step. */
+class StoppedWhileStarting extends Error {
+  constructor(readonly reason: StopReason) {
+    super(`stopped while starting (${reason})`);
+  }
+}
+
 export class Lifecycle {
   /** Settles once stopped, whatever stopped it, after the post-hook; rejects if the post-hook fails. */
   readonly stopped: Promise<DrainResult>;
@@ -78,6 +85,9 @@ export class Lifecycle {
   private listeners: OpenListener[] = [];
   private stopReason: StopReason | undefined;
   private beginStop: (reason: StopReason) => void = () => {};
+  /** Rejects when a stop is asked while starting: start() races each of its steps against it. */
+  private readonly stopWhileStarting: Promise<never>;
+  private abortStart: (stop: StoppedWhileStarting) => void = () => {};
   /** Set once serving: the request counter, and what the stop ends (reports, watching; then the pings). */
   private sample: (() => LoadSample) | undefined;
   private whenStopping: () => void = () => {};
@@ -88,7 +98,9 @@ export class Lifecycle {
     private readonly context: LifecycleContext,
   ) {
     const asked = new Promise<StopReason>((resolve) => (this.beginStop = resolve));
-    this.stopped = asked.then((reason) => this.runStop(reason));
+    this.stopped = asked.then((reason) => (this.phaseNow === 'stopping' ? { forced: 0, elapsedMs: 0 } : this.runStop(reason)));
+    this.stopWhileStarting = new Promise<never>((_, reject) => (this.abortStart = reject));
+    this.stopWhileStarting.catch(() => undefined); // Heard by start(), if it still runs.
     this.stopped.catch(() => undefined); // Whoever awaits it hears a failed post-hook.
     context.signals?.bind({
       stop: (signal) => void this.stop(signal),
@@ -101,14 +113,32 @@ export class Lifecycle {
     return this.phaseNow;
   }
 
-  /** Resolves once every listener accepts and systemd has READY=1; the listeners, as opened. */
+  /**
+   * Resolves once every listener accepts and systemd has READY=1; the listeners, as opened. A stop
+   * asked before then ends the start where it is (the app may still be loading: nothing has been
+   * served, and connections wait in the socket for the next process): no READY=1, [] here.
+   */
   async start(): Promise<OpenListener[]> {
     const { engine, context } = this;
     const { log, notifier } = context;
-    await engine.prepare();
-    await context.hooks?.load();
-    await context.hooks?.pre();
-    this.listeners = await engine.open();
+    const step = <T>(work: Promise<T> | undefined): Promise<T | undefined> => {
+      void work?.catch(() => undefined); // Left running when the stop wins: its failure is moot.
+      return Promise.race([work, this.stopWhileStarting]);
+    };
+    try {
+      await step(engine.prepare());
+      await step(context.hooks?.load());
+      await step(context.hooks?.pre());
+      this.listeners = (await step(engine.open())) ?? [];
+    } catch (error) {
+      if (!(error instanceof StoppedWhileStarting)) throw error;
+      this.enter('stopping');
+      notifier.notify({ STOPPING: 1, STATUS: `Stopped while starting (${error.reason}): nothing was served` });
+      log.info(`Received ${error.reason} while starting: stopping before serving`);
+      engine.abort();
+      this.beginStop(error.reason);
+      return [];
+    }
     let startPinging;
     try {
       startPinging = planWatchdog(context.watchdog, context.watchdogProbe, engine.probeProtocol(), this.listeners, notifier, log, engine.problem?.bind(engine));
@@ -133,14 +163,14 @@ export class Lifecycle {
     };
     this.whenStopped = () => pinger?.stop();
     void engine.ended().then(() => this.stop('connection closed'));
-    if (this.stopReason) this.beginStop(this.stopReason); // Asked while starting.
     return this.listeners;
   }
 
-  /** Stops as SIGTERM does; resolves when stopped. Asked while starting, the stop begins once serving. */
+  /** Stops as SIGTERM does; resolves when stopped. Asked while starting, the start ends where it is. */
   stop(reason: StopReason = 'a stop request'): Promise<DrainResult> {
     this.stopReason ??= reason;
-    if (this.phaseNow !== 'starting') this.beginStop(this.stopReason);
+    if (this.phaseNow === 'starting') this.abortStart(new StoppedWhileStarting(this.stopReason));
+    else this.beginStop(this.stopReason);
     return this.stopped;
   }
 

@@ -93,10 +93,18 @@ const integer =
     return n;
   };
 
+/**
+ * The longest duration an option takes, in seconds (about 23 days). Node's
+ * timers hold at most 2^31-1 ms (24.8 days) and fire after 1 ms beyond that,
+ * which would turn a long --graceful-timeout into an instant stop; the
+ * margin leaves room for the few seconds some deadlines add to an option.
+ */
+export const MAX_SECONDS = 2_000_000;
+
 const seconds: Parse = (value, flag) => {
   const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n < 0) {
-    throw errors.badOptionValue(flag, value, 'a number of seconds >= 0');
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > MAX_SECONDS) {
+    throw errors.badOptionValue(flag, value, `a number of seconds from 0 to ${MAX_SECONDS} (about 23 days, as long as Node.js timers go)`);
   }
   return n;
 };

@@ -31,6 +31,8 @@ const cases: Case[] = [
   { name: '--fd NAME without systemd', args: ['--fd', 'web'], code: 78, error: /ERR_FD_NAME_NO_SYSTEMD: --fd web: no named sockets to choose from \(LISTEN_FDS is not set\)/ },
   { name: 'unknown option', args: ['--prot', '80'], code: 64, error: /ERR_USAGE: unknown option '--prot' \(hint: see chaussette --help\)/ },
   { name: 'bad port', args: ['--port', '99999'], code: 64, error: /ERR_USAGE_VALUE: --port "99999" is not a port number/ },
+  // Beyond what a Node.js timer holds (2^31-1 ms) the stop would cut every request after 1 ms.
+  { name: 'duration too long for a timer', args: ['--graceful-timeout', '3000000'], code: 64, error: /ERR_USAGE_VALUE: --graceful-timeout "3000000" is not a number of seconds from 0 to 2000000/ },
   { name: 'unknown backend', args: ['--backend', 'gopher'], code: 64, error: /ERR_BACKEND: backend "gopher" is not known; available: http/ },
   { name: 'log file cannot be written', args: ['--log-output', '/proc/chaussette.log'], code: 78, error: /ERR_LOG_OUTPUT: cannot write the log to \/proc\/chaussette\.log/ },
   { name: 'host that does not resolve', args: ['--host', 'no-such-host.invalid', '--port', '0'], code: 78, error: /ERR_LISTEN: cannot listen on no-such-host\.invalid:0: the host name does not resolve/ },

@@ -45,6 +45,13 @@ t.test('bad values are usage errors naming the option', async (t) => {
     [['--port', '70000'], {}, /--port "70000" is not a port number/],
     [['--port', 'http'], {}, /--port "http"/],
     [['--graceful-timeout', '-1'], {}, /--graceful-timeout "-1" is not a number of seconds/],
+    // Node's timers overflow past 2^31-1 ms and fire after 1 ms: a stop would cut every request.
+    [['--graceful-timeout', '3000000'], {}, /--graceful-timeout "3000000" is not a number of seconds from 0 to 2000000 \(about 23 days/],
+    [['--graceful-timeout', '1e12'], {}, /--graceful-timeout "1e12" is not a number of seconds from 0 to 2000000/],
+    [['--keep-alive-timeout', '3000000'], {}, /--keep-alive-timeout "3000000"/],
+    [['--drain-linger', 'Infinity'], {}, /--drain-linger "Infinity"/],
+    [[], { CHAUSSETTE_HEADERS_TIMEOUT: '2000001' }, /CHAUSSETTE_HEADERS_TIMEOUT "2000001"/],
+    [['--request-timeout', '9e9'], {}, /--request-timeout "9e9"/],
     [['--log-level', 'loud'], {}, /--log-level "loud" is not one of fatal, error/],
     [['--backlog', '0'], {}, /--backlog "0"/],
     [[], { CHAUSSETTE_PORT: 'x' }, /CHAUSSETTE_PORT "x"/],
@@ -55,6 +62,11 @@ t.test('bad values are usage errors naming the option', async (t) => {
     t.equal(error.exitCode, 64, `${argv.join(' ')} exits 64`);
     t.match(error.oneLine(), pattern);
   }
+});
+
+t.test('the longest duration is taken as it is, and it fits in a Node.js timer', async (t) => {
+  t.equal(parse(['--graceful-timeout', '2000000']).gracefulTimeout, 2_000_000);
+  t.ok(2_000_000 * 1000 + 60_000 < 2 ** 31 - 1, 'with a minute to spare for the deadlines built on it');
 });
 
 t.test('--help and --version exit 0 with their text', async (t) => {

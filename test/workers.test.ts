@@ -59,6 +59,9 @@ t.test('--workers 3: every worker takes an even share of new connections', async
   const primaryFds = readdirSync(`/proc/${running.child.pid}/fd`).length;
   t.ok(primaryFds < 40, `the primary holds ${primaryFds} fds after handing over 300 connections`);
   t.equal(await running.stop(), 0);
+  // Each worker's last count reaches the primary before it exits, and a worker gone is counted once.
+  const stopped = running.lines.find((line) => line.msg.startsWith('Stopped after'));
+  t.match(stopped?.msg, /; 300 requests served$/, 'the stop line counts each of the 300 requests once');
 });
 
 t.test('SIGHUP under load replaces every worker, one at a time, and no request fails', async (t) => {

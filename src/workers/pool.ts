@@ -268,7 +268,9 @@ export class WorkerPool {
     });
     child.on('error', (error) => this.settings.log.error(`Worker ${slot}: ${error.message}`));
     child.once('exit', (code, signal) => {
+      // Counted from here on as gone: its slot may still point at it (a stop clears no slot).
       this.requestsOfGone += worker.load.requests;
+      worker.load = { requests: 0, connections: 0, inFlight: 0 };
       this.retiring.delete(worker);
       const wasReady = worker.state === 'ready';
       onFailure(failure ?? errors.workerExited(exitText(code, signal)));

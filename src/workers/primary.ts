@@ -56,10 +56,6 @@ export class Primary implements Engine {
 
   async open(): Promise<OpenListener[]> {
     const { options, claimed, log, size } = this;
-    // Accepted here, read by the worker: paused, so that no byte is consumed on the way.
-    this.listeners = await openListeners(claimed.targets, () => createServer({ pauseOnConnect: true }), options.backlog ?? systemMaxBacklog(), claimed.inspected);
-    for (const opened of this.listeners) log.info(`Serving on ${opened.description}`);
-
     const workerEnv = { ...process.env };
     delete workerEnv.NOTIFY_SOCKET; // Only this process speaks to systemd.
     const workerCommand = [...process.execArgv, process.argv[1]!, ...process.argv.slice(2)];
@@ -80,15 +76,21 @@ export class Primary implements Engine {
     });
     this.pool = pool;
     onLogReopened(() => pool.tellAll({ kind: 'reopen' }));
-    this.listeners.forEach((opened, index) => interceptAccepted(opened.server, (connection) => pool.dispatch(index, connection)));
 
+    // The workers load the app before anything listens, as a single process does: no connection is
+    // accepted that no worker can answer yet, and a stop while they load leaves every connection
+    // waiting in the socket for the next process, none accepted here and lost.
     log.info(`Starting ${plural(size, 'worker')}`);
+    await pool.start();
     try {
-      await pool.start();
+      // Accepted here, read by the worker: paused, so that no byte is consumed on the way.
+      this.listeners = await openListeners(claimed.targets, () => createServer({ pauseOnConnect: true }), options.backlog ?? systemMaxBacklog(), claimed.inspected);
     } catch (error) {
-      this.closeListeners();
+      pool.kill();
       throw error;
     }
+    for (const opened of this.listeners) log.info(`Serving on ${opened.description}`);
+    this.listeners.forEach((opened, index) => interceptAccepted(opened.server, (connection) => pool.dispatch(index, connection)));
     if (options.sticky && size > 1) log.info('Sticky: every connection from one client address goes to the same worker');
     log.info(`Using ${this.backendName()} backend with ${plural(size, 'worker')} (pids ${pool.pids().join(', ')})`);
     return this.listeners;

@@ -7,7 +7,7 @@
 
 import type { Server } from 'node:net';
 import { drainAndClose } from '../in-process.js';
-import { asChaussetteError, ExitCode } from '../errors.js';
+import { asChaussetteError, errors, ExitCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import { reopenLog } from '../logs/reopen.js';
 import { adoptHandle, startConnectionTracking } from '../node-internals.js';
@@ -22,17 +22,26 @@ import { type FromWorker, isToWorker } from './protocol.js';
 export async function runWorker(options: Options, log: Logger, slot: number, signals: SignalTable): Promise<never> {
   const send = (message: FromWorker, then?: () => void) => process.send?.(message, undefined, {}, () => then?.());
 
-  let prepared: PreparedApp;
-  try {
-    prepared = await prepareApp(options, log, process.cwd());
-  } catch (error) {
+  const fail = (error: unknown) => {
     const failure = asChaussetteError(error);
     if (failure.code === 'ERR_INTERNAL') log.fatal({ err: error }, 'unexpected failure');
     // Exit once the primary has the reason, or after a moment if it is gone.
     setTimeout(() => process.exit(failure.exitCode), 1000).unref();
     send({ kind: 'failed', failure: failure.toWire() }, () => process.exit(failure.exitCode));
     return new Promise<never>(() => {});
+  };
+  // While the app loads, the channel to the primary alone must not keep this process alive: when
+  // nothing else is left that could settle the load (a factory whose promise never settles), the
+  // event loop empties and signals.ts calls startStalled, as it does for a single process.
+  process.channel?.unref();
+  signals.bind({ startStalled: () => void fail(errors.startNeverSettled()) });
+  let prepared: PreparedApp;
+  try {
+    prepared = await prepareApp(options, log, process.cwd());
+  } catch (error) {
+    return fail(error);
   }
+  process.channel?.ref();
 
   // One server per socket of the primary, made when its first connection comes.
   const servers: Server[] = [];
@@ -58,7 +67,9 @@ export async function runWorker(options: Options, log: Logger, slot: number, sig
     log.info(`Worker ${slot}: ${why}; draining ${openConnections(live)} connection(s) for up to ${graceS} s`);
     const result = await drainAndClose(live, prepared.app, { graceMs: graceS * 1000, lingerMs: options.drainLinger * 1000 }, log, `Worker ${slot}: `);
     log.info(`Worker ${slot}: stopped after ${result.elapsedMs} ms of drain`);
-    process.exit(exitCode);
+    // The last count, so the primary's "N requests served" includes what came after the last ping.
+    if (!process.connected) process.exit(exitCode);
+    send({ kind: 'pong', requests, connections: 0, inFlight: 0 }, () => process.exit(exitCode));
   };
   let crashed = false;
   signals.bind({
