@@ -123,12 +123,21 @@ const oneOf =
     return value;
   };
 
-/** `--fd 3 --fd web`, `--fd 3,4` and CHAUSSETTE_FD="3,web" all give a list. */
-const list: Parse = (value) =>
-  value
-    .split(/[,\s]+/)
-    .map((item) => item.trim())
-    .filter((item) => item !== '');
+/**
+ * `--fd 3 --fd web`, `--fd 3,4` and CHAUSSETTE_FD="3,web" all give a list.
+ * A value that lists nothing (`--fd ''`, `,`) is an error: an empty --fd
+ * would serve no socket at all, which reads as a finished connection.
+ */
+const list =
+  (expected: string): Parse =>
+  (value, flag) => {
+    const items = value
+      .split(/[,\s]+/)
+      .map((item) => item.trim())
+      .filter((item) => item !== '');
+    if (items.length === 0) throw errors.badOptionValue(flag, value, expected);
+    return items;
+  };
 
 export const OPTION_TABLE: readonly OptionSpec[] = [
   {
@@ -164,7 +173,7 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
     description:
       'serve an inherited socket: a number (Circus, Supervisor: 0) or a systemd FileDescriptorName; repeatable, or comma-separated',
     default: [],
-    parse: list,
+    parse: list('an fd number or name, or a comma-separated list of them'),
     repeatable: true,
   },
   {
@@ -283,7 +292,7 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
     flags: '--require <module>',
     description: 'module imported before the app (instrumentation, dotenv); repeatable, or comma-separated',
     default: [],
-    parse: list,
+    parse: list('a module, or a comma-separated list of modules'),
     repeatable: true,
     relativeTo: 'module',
   },

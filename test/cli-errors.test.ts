@@ -1,7 +1,9 @@
 // Every bad input gets one line on stderr, with a code and a hint, and a
 // deliberate exit code; never a stack trace, never a hang.
 import t from 'tap';
-import { openSync } from 'node:fs';
+import { mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { listeningSocket, PASS_FD, runToExit, startChaussette, stdioWith } from './helpers.js';
 
 interface Case {
@@ -17,6 +19,12 @@ interface Case {
 const NODE = [process.execPath, 'dist/bin.cjs'];
 const passFd = (kind: string, fd: number) => ['python3', PASS_FD, kind, String(fd), ...NODE];
 
+// A configuration file whose fd lists nothing.
+const dir = mkdtempSync(join(tmpdir(), 'chaussette-cli-errors-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+const emptyFdFile = join(dir, 'empty-fd.conf');
+writeFileSync(emptyFdFile, 'fd = ,\n');
+
 const cases: Case[] = [
   { name: 'fd not open', args: ['--fd', '42'], code: 78, error: /ERR_FD_NOT_OPEN: fd 42 is not open in this process \(hint: the parent must pass fd 42 without close-on-exec/ },
   { name: 'fd is a regular file', args: ['--fd', '3'], stdio: stdioWith(3, openSync('package.json', 'r')), code: 78, error: /ERR_FD_NOT_SOCKET: fd 3 is the regular file .*package\.json, not a socket/ },
@@ -30,6 +38,12 @@ const cases: Case[] = [
   { name: '--fd with --port', args: ['--fd', '3', '--port', '80'], code: 64, error: /ERR_USAGE_FD_AND_ADDRESS: --fd and --host\/--port were both given/ },
   { name: '--fd NAME without systemd', args: ['--fd', 'web'], code: 78, error: /ERR_FD_NAME_NO_SYSTEMD: --fd web: no named sockets to choose from \(LISTEN_FDS is not set\)/ },
   { name: 'unknown option', args: ['--prot', '80'], code: 64, error: /ERR_USAGE: unknown option '--prot' \(hint: see chaussette --help\)/ },
+  // An fd list with nothing in it would serve no socket, which looked like a finished Accept=yes connection: exit 0.
+  { name: "--fd ''", args: ['--fd', ''], code: 64, error: /^chaussette: ERR_USAGE_VALUE: --fd "" is not an fd number or name, or a comma-separated list of them/ },
+  { name: '--fd ,,', args: ['--fd', ',,'], code: 64, error: /^chaussette: ERR_USAGE_VALUE: --fd ",," is not an fd number or name/ },
+  { name: 'CHAUSSETTE_FD=,', args: [], env: { CHAUSSETTE_FD: ',' }, code: 64, error: /^chaussette: ERR_USAGE_VALUE: CHAUSSETTE_FD "," is not an fd number or name/ },
+  { name: 'fd = , in a configuration file', args: ['--config', emptyFdFile], code: 78, error: /^chaussette: ERR_CONFIG: \S+empty-fd\.conf line 1: fd "," is not an fd number or name/ },
+  { name: "--require ''", args: ['--require', ''], code: 64, error: /^chaussette: ERR_USAGE_VALUE: --require "" is not a module, or a comma-separated list of modules/ },
   { name: 'bad port', args: ['--port', '99999'], code: 64, error: /ERR_USAGE_VALUE: --port "99999" is not a port number/ },
   { name: 'unknown backend', args: ['--backend', 'gopher'], code: 64, error: /ERR_BACKEND: backend "gopher" is not known; available: http/ },
   { name: 'log file cannot be written', args: ['--log-output', '/proc/chaussette.log'], code: 78, error: /ERR_LOG_OUTPUT: cannot write the log to \/proc\/chaussette\.log/ },

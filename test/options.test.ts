@@ -31,6 +31,25 @@ t.test('--fd repeats, splits on commas, and comes from CHAUSSETTE_FD', async (t)
   t.equal(parse([], { CHAUSSETTE_FD: '0' }).socketChoice, 'fd');
 });
 
+t.test('an --fd or --require value that lists nothing is a usage error naming where it came from', async (t) => {
+  for (const [argv, env, pattern] of [
+    [['--fd', ''], {}, /^chaussette: ERR_USAGE_VALUE: --fd "" is not an fd number or name/],
+    [['--fd', ',,'], {}, /^chaussette: ERR_USAGE_VALUE: --fd ",," is not an fd number or name/],
+    [['--fd', '3', '--fd', ' '], {}, /^chaussette: ERR_USAGE_VALUE: --fd " " is not/],
+    [[], { CHAUSSETTE_FD: ',' }, /^chaussette: ERR_USAGE_VALUE: CHAUSSETTE_FD "," is not an fd number or name/],
+    [['--require', ''], {}, /^chaussette: ERR_USAGE_VALUE: --require "" is not a module/],
+    [[], { CHAUSSETTE_REQUIRE: ' , ' }, /^chaussette: ERR_USAGE_VALUE: CHAUSSETTE_REQUIRE " , " is not a module/],
+  ] as const) {
+    const error = usageError([...argv], env);
+    t.equal(error.exitCode, 64, `${JSON.stringify(argv)} ${JSON.stringify(env)} exits 64`);
+    t.match(error.oneLine(), pattern);
+  }
+  const inFile = thrown(() => parse(['--config', '/a.conf'], {}, { '/a.conf': 'port = 9000\nfd = ,\n' }));
+  t.equal(inFile.exitCode, 78, 'in the file: a configuration error, as any bad value there');
+  t.match(inFile.oneLine(), /^chaussette: ERR_CONFIG: \/a\.conf line 2: fd "," is not an fd number or name/);
+  t.same(parse(['--fd', '3,,4', '--require', 'a,']).fds, ['3', '4'], 'empty items between others are dropped');
+});
+
 t.test('--fd with --host/--port in one layer is a usage error; across layers the command line wins', async (t) => {
   const error = usageError(['--fd', '3', '--port', '80']);
   t.equal(error.code, 'ERR_USAGE_FD_AND_ADDRESS');
