@@ -9,7 +9,7 @@
 
 import { availableParallelism } from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
-import { type ConfigEntry, type ConfigKey, parseConfig, type RelativeTo, resolveFromConfig } from './config/parse.js';
+import { closestKey, type ConfigEntry, type ConfigKey, parseConfig, type RelativeTo, resolveFromConfig } from './config/parse.js';
 import type { ConfigReader } from './config/read.js';
 import { ChaussetteError, errors } from './errors.js';
 import { SIGNAL_HELP } from './signals.js';
@@ -421,14 +421,19 @@ function buildCommand(version: string): Command {
         'app: ./server.js, ./app.mjs:export or a package; a (req, res) listener, Koa, Fastify, NestJS, { fetch }, an http.Server or a factory.\n' +
         'With no app, serves a hello app. With no socket option and no LISTEN_FDS, binds localhost:8080.\n' +
         'Several processes: --workers N hands connections evenly to N workers (--sticky: by client address), replaced one at a time on SIGHUP (systemctl reload). ' +
-        "A manager's numprocs (Circus, Supervisor) runs N chaussettes on its socket and lets the kernel choose: faster for short connections, uneven with keep-alive.",
+        "A manager's numprocs (Circus, Supervisor) runs N chaussettes on its socket and lets the kernel choose: faster for short connections, uneven with keep-alive.\n" +
+        'Options may come before or after the app; arguments for the app that start with - go after --: chaussette app.js --fd 3 -- --verbose.',
     )
     .argument('[app]', `app module, optionally with :export (env: ${APP_ENV})`)
-    .argument('[args...]', `arguments for an app factory (env: ${ARGS_ENV})`)
+    .argument('[args...]', `arguments for an app factory; those starting with - after -- (env: ${ARGS_ENV})`)
     .version(version, '-V, --version', 'print the version and exit')
     .helpOption('-h, --help', 'print this help and exit')
-    .passThroughOptions()
+    // Options anywhere, as argparse, gunicorn and uvicorn take them: Circus users
+    // write `chaussette app.js --fd $(circus.sockets.web)`. Words after the app
+    // are its arguments; `--` ends chaussette's options for those that look like one.
     .allowExcessArguments(true)
+    // closestKey() suggests instead, as it does for the file's keys and the variables.
+    .showSuggestionAfterError(false)
     .exitOverride()
     .addHelpText('after', signalsHelp());
   for (const spec of OPTION_TABLE) {
@@ -478,6 +483,7 @@ export function parseCommandLine(
   } catch (error) {
     if (error instanceof CommanderError) {
       if (error.exitCode === 0) return { kind: 'exit', output };
+      if (error.code === 'commander.unknownOption') throw unknownOption(argv, version);
       const message = (commanderError || error.message).trim().replace(/^error: /, '').split('\n')[0]!;
       throw errors.usage(message);
     }
@@ -541,6 +547,20 @@ export function parseCommandLine(
       socketChoice: socketChoice(fromCli, fromEnv, file && { path: file.path, lines: fromFile }),
     } as Options,
   };
+}
+
+/**
+ * The first option commander does not know, with what was most likely meant:
+ * a flag a typo away, or, after the app, `--` before an option of the app's.
+ */
+function unknownOption(argv: readonly string[], version: string): ChaussetteError {
+  // commander's own split: the operands met before the first unknown option, and that option.
+  const { operands, unknown } = buildCommand(version)
+    .configureOutput({ writeOut: () => {}, writeErr: () => {} })
+    .parseOptions([...argv]);
+  const flag = unknown[0] ?? '';
+  const closest = flag.startsWith('--') ? closestKey(flag.slice(2).replace(/=.*$/s, ''), OPTION_TABLE.map((spec) => configKey(spec.flags))) : undefined;
+  return errors.unknownOption(flag, closest === undefined ? undefined : `--${closest}`, operands[0]);
 }
 
 function parseValues(spec: OptionSpec, raw: string[], flag: string): unknown {

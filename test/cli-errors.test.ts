@@ -37,7 +37,13 @@ const cases: Case[] = [
   { name: 'LISTEN_FDS not a number', args: [], env: { LISTEN_FDS: 'two', LISTEN_PID: '1' }, code: 78, error: /ERR_LISTEN_FDS: LISTEN_FDS="two" is not a number of file descriptors/ },
   { name: '--fd with --port', args: ['--fd', '3', '--port', '80'], code: 64, error: /ERR_USAGE_FD_AND_ADDRESS: --fd and --host\/--port were both given/ },
   { name: '--fd NAME without systemd', args: ['--fd', 'web'], code: 78, error: /ERR_FD_NAME_NO_SYSTEMD: --fd web: no named sockets to choose from \(LISTEN_FDS is not set\)/ },
-  { name: 'unknown option', args: ['--prot', '80'], code: 64, error: /ERR_USAGE: unknown option '--prot' \(hint: see chaussette --help\)/ },
+  { name: 'unknown option', args: ['--prot', '80'], code: 64, error: /ERR_USAGE: unknown option '--prot' \(hint: did you mean --port\? see chaussette --help\)/ },
+  {
+    name: 'unknown option after the app: the app\'s options go after --',
+    args: ['examples/factory.cjs:createApp', 'Bonjour', '--verbose'],
+    code: 64,
+    error: /^chaussette: ERR_USAGE: unknown option '--verbose' after the app "examples\/factory\.cjs:createApp" \(hint: an option of the app goes after --, as in: chaussette examples\/factory\.cjs:createApp -- --verbose; chaussette's own options may come before or after the app\)$/m,
+  },
   // An fd list with nothing in it would serve no socket, which looked like a finished Accept=yes connection: exit 0.
   { name: "--fd ''", args: ['--fd', ''], code: 64, error: /^chaussette: ERR_USAGE_VALUE: --fd "" is not an fd number or name, or a comma-separated list of them/ },
   { name: '--fd ,,', args: ['--fd', ',,'], code: 64, error: /^chaussette: ERR_USAGE_VALUE: --fd ",," is not an fd number or name/ },

@@ -10,11 +10,33 @@ t.test('defaults', async (t) => {
   t.match(options, { app: undefined, args: [], host: 'localhost', port: 8080, fds: [], socketChoice: 'none', backlog: undefined, backend: 'http', gracefulTimeout: 30, logLevel: 'info', logOutput: '-' });
 });
 
-t.test('app, export and factory args; options after the app belong to it', async (t) => {
-  const options = parse(['--port', '9000', './app.mjs:create', 'one', '--two']);
-  t.equal(options.app, './app.mjs:create');
-  t.same(options.args, ['one', '--two']);
-  t.equal(options.port, 9000);
+t.test('app, export and factory args; options before or after the app are chaussette\'s, those after -- the app\'s', async (t) => {
+  t.match(parse(['--port', '9000', './app.mjs:create', 'one', 'two']), { app: './app.mjs:create', args: ['one', 'two'], port: 9000 });
+  // Circus users write the app first: `chaussette app.js --fd $(circus.sockets.web)`.
+  t.match(parse(['./app.mjs', '--fd', '9']), { app: './app.mjs', args: [], fds: ['9'], socketChoice: 'fd' });
+  t.match(parse(['--fd', '3', './app.mjs:create', 'one', '--fd', '4', 'two', '--graceful-timeout', '5']), {
+    app: './app.mjs:create',
+    args: ['one', 'two'],
+    fds: ['3', '4'],
+    gracefulTimeout: 5,
+  });
+  t.match(parse(['./app.mjs:create', '--port', '9000', '--', 'one', '--two', '--port', '1']), { args: ['one', '--two', '--port', '1'], port: 9000 });
+  t.match(parse(['--', './app.mjs:create', '--two']), { app: './app.mjs:create', args: ['--two'], port: 8080 });
+  t.same(parse(['./app.mjs:create', '-5', '-0.5']).args, ['-5', '-0.5'], 'a negative number is an argument, not an option');
+});
+
+t.test('an unknown option is a usage error; after the app, the hint says --', async (t) => {
+  const before = usageError(['--prot', '80', './app.mjs']);
+  t.equal(before.exitCode, 64);
+  t.equal(before.oneLine(), "chaussette: ERR_USAGE: unknown option '--prot' (hint: did you mean --port? see chaussette --help)");
+  const after = usageError(['./app.mjs:create', 'one', '--verbose']);
+  t.equal(after.exitCode, 64);
+  t.equal(
+    after.oneLine(),
+    'chaussette: ERR_USAGE: unknown option \'--verbose\' after the app "./app.mjs:create" (hint: an option of the app goes after --, as in: chaussette ./app.mjs:create -- --verbose; chaussette\'s own options may come before or after the app)',
+  );
+  t.match(usageError(['./app.mjs', '--prot=80']).oneLine(), /unknown option '--prot=80' after the app "\.\/app\.mjs" \(hint: did you mean --port\? an option of the app goes after --/);
+  t.match(usageError(['-x', './app.mjs']).oneLine(), /^chaussette: ERR_USAGE: unknown option '-x' \(hint: see chaussette --help\)$/);
 });
 
 t.test('every option has a CHAUSSETTE_* twin; the command line wins', async (t) => {
