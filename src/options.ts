@@ -162,7 +162,7 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
   {
     key: 'port',
     flags: '--port <port>',
-    description: 'TCP port to bind (0: any free port)',
+    description: 'TCP port to bind (0: any free port); if not set, PORT is, except with --fd, LISTEN_FDS or unix:',
     default: 8080,
     defaultText: '8080',
     parse: integer(0, 65535, 'a port number (0-65535)'),
@@ -463,7 +463,7 @@ export function signalsHelp(): string {
  * argv (without node and script), an environment and a reader for the
  * configuration file in; Options out. Precedence, option by option: command
  * line, then CHAUSSETTE_* variables, then the file (--config or
- * CHAUSSETTE_CONFIG), then defaults.
+ * CHAUSSETTE_CONFIG), then (the port only) PORT, then defaults.
  */
 export function parseCommandLine(
   argv: readonly string[],
@@ -530,6 +530,11 @@ export function parseCommandLine(
     }
   }
 
+  const choice = socketChoice(fromCli, fromEnv, file && { path: file.path, lines: fromFile });
+  const portSet = fromCli.has('port') || fromEnv.has('port') || fromFile.has('port');
+  const platformPort = portSet ? undefined : portFromPlatform(env, choice, values.host as string);
+  if (platformPort !== undefined) values.port = platformPort;
+
   const [appArg, extra] = program.processedArgs as [string | undefined, string[]];
   const appEntry = file?.entries.get(APP_KEY)?.[0];
   const argsEntry = file?.entries.get(ARGS_KEY)?.[0];
@@ -540,12 +545,7 @@ export function parseCommandLine(
 
   return {
     kind: 'run',
-    options: {
-      ...(values as Omit<Options, 'app' | 'args' | 'socketChoice'>),
-      app,
-      args,
-      socketChoice: socketChoice(fromCli, fromEnv, file && { path: file.path, lines: fromFile }),
-    } as Options,
+    options: { ...(values as Omit<Options, 'app' | 'args' | 'socketChoice'>), app, args, socketChoice: choice } as Options,
   };
 }
 
@@ -561,6 +561,22 @@ function unknownOption(argv: readonly string[], version: string): ChaussetteErro
   const flag = unknown[0] ?? '';
   const closest = flag.startsWith('--') ? closestKey(flag.slice(2).replace(/=.*$/s, ''), OPTION_TABLE.map((spec) => configKey(spec.flags))) : undefined;
   return errors.unknownOption(flag, closest === undefined ? undefined : `--${closest}`, operands[0]);
+}
+
+/** The platforms' variable (Heroku, Cloud Run, Render...), which most Node servers read. */
+export const PLATFORM_PORT_ENV = 'PORT';
+
+/**
+ * PORT, below every layer that names the port and above the default. It
+ * never moves a socket someone else chose: with --fd, LISTEN_FDS (when no
+ * layer named an address, the fds are served) or a unix socket, it is
+ * ignored, and not even checked.
+ */
+function portFromPlatform(env: NodeJS.ProcessEnv, choice: Options['socketChoice'], host: string): number | undefined {
+  const value = env[PLATFORM_PORT_ENV];
+  if (value === undefined || value === '') return undefined;
+  if (choice === 'fd' || (choice === 'none' && env.LISTEN_FDS) || host.startsWith('unix:')) return undefined;
+  return OPTION_TABLE.find((spec) => spec.key === 'port')!.parse(value, PLATFORM_PORT_ENV) as number;
 }
 
 function parseValues(spec: OptionSpec, raw: string[], flag: string): unknown {

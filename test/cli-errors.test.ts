@@ -50,6 +50,7 @@ const cases: Case[] = [
   { name: 'CHAUSSETTE_FD=,', args: [], env: { CHAUSSETTE_FD: ',' }, code: 64, error: /^chaussette: ERR_USAGE_VALUE: CHAUSSETTE_FD "," is not an fd number or name/ },
   { name: 'fd = , in a configuration file', args: ['--config', emptyFdFile], code: 78, error: /^chaussette: ERR_CONFIG: \S+empty-fd\.conf line 1: fd "," is not an fd number or name/ },
   { name: "--require ''", args: ['--require', ''], code: 64, error: /^chaussette: ERR_USAGE_VALUE: --require "" is not a module, or a comma-separated list of modules/ },
+  { name: 'PORT that is no port', args: [], env: { PORT: 'http' }, code: 64, error: /^chaussette: ERR_USAGE_VALUE: PORT "http" is not a port number \(0-65535\)/ },
   { name: 'bad port', args: ['--port', '99999'], code: 64, error: /ERR_USAGE_VALUE: --port "99999" is not a port number/ },
   { name: 'unknown backend', args: ['--backend', 'gopher'], code: 64, error: /ERR_BACKEND: backend "gopher" is not known; available: http/ },
   { name: 'log file cannot be written', args: ['--log-output', '/proc/chaussette.log'], code: 78, error: /ERR_LOG_OUTPUT: cannot write the log to \/proc\/chaussette\.log/ },

@@ -72,6 +72,25 @@ t.test('an --fd or --require value that lists nothing is a usage error naming wh
   t.same(parse(['--fd', '3,,4', '--require', 'a,']).fds, ['3', '4'], 'empty items between others are dropped');
 });
 
+t.test('PORT: below --port, CHAUSSETTE_PORT and the file, above the default; never over a socket someone else chose', async (t) => {
+  t.match(parse([], { PORT: '3000' }), { port: 3000, socketChoice: 'none' });
+  t.match(parse([], { PORT: '' }), { port: 8080 }, 'empty: not set');
+  t.match(parse(['--port', '9000'], { PORT: '3000' }), { port: 9000 });
+  t.match(parse([], { PORT: '3000', CHAUSSETTE_PORT: '9001' }), { port: 9001 });
+  t.match(parse(['--config', '/a.conf'], { PORT: '3000' }, { '/a.conf': 'port = 9002\n' }), { port: 9002 });
+  t.match(parse([], { PORT: '3000', CHAUSSETTE_HOST: '0.0.0.0' }), { host: '0.0.0.0', port: 3000, socketChoice: 'address' });
+  // Ignored, and not even checked, when the sockets come from elsewhere.
+  t.match(parse(['--fd', '3'], { PORT: 'x' }), { port: 8080, socketChoice: 'fd' });
+  t.match(parse(['--config', '/a.conf'], { PORT: 'x' }, { '/a.conf': 'fd = web\n' }), { port: 8080, socketChoice: 'fd' });
+  t.match(parse([], { PORT: 'x', LISTEN_FDS: '1', LISTEN_PID: '1' }), { port: 8080, socketChoice: 'none' });
+  t.match(parse(['--host', 'unix:/run/app.sock'], { PORT: 'x' }), { port: 8080 });
+  // An address named on a higher layer wins over LISTEN_FDS, and PORT goes with it.
+  t.match(parse(['--host', '0.0.0.0'], { PORT: '3000', LISTEN_FDS: '1' }), { port: 3000, socketChoice: 'address' });
+  const bad = usageError([], { PORT: 'http' });
+  t.equal(bad.exitCode, 64);
+  t.match(bad.oneLine(), /^chaussette: ERR_USAGE_VALUE: PORT "http" is not a port number/);
+});
+
 t.test('--fd with --host/--port in one layer is a usage error; across layers the command line wins', async (t) => {
   const error = usageError(['--fd', '3', '--port', '80']);
   t.equal(error.code, 'ERR_USAGE_FD_AND_ADDRESS');
