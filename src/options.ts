@@ -4,8 +4,8 @@
 // variable, its key in a --config file, its default and its parser. Help
 // text, environment and file handling and the documentation checks all read
 // the same table. Parsing is pure: argv, an environment and a way to read the
-// configuration file in, Options out (or a ChaussetteError: exit 64 for the
-// command line and the environment, 78 for the file).
+// configuration file in, Options and warnings out (or a ChaussetteError:
+// exit 64 for the command line and the environment, 78 for the file).
 
 import { availableParallelism } from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
@@ -13,6 +13,7 @@ import { closestKey, type ConfigEntry, type ConfigKey, parseConfig, type Relativ
 import type { ConfigReader } from './config/read.js';
 import { ChaussetteError, errors } from './errors.js';
 import { SIGNAL_HELP } from './signals.js';
+import { WORKER_VARIABLE } from './workers/protocol.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -409,7 +410,8 @@ interface LoadedConfig {
   entries: Map<string, ConfigEntry[]>;
 }
 
-export type ParseResult = { kind: 'run'; options: Options } | { kind: 'exit'; output: string };
+/** `warnings`: one line each, for the log once it is open (an unknown CHAUSSETTE_* variable). */
+export type ParseResult = { kind: 'run'; options: Options; warnings: string[] } | { kind: 'exit'; output: string };
 
 const ADDRESS_KEYS = new Set<keyof Options>(['host', 'port']);
 
@@ -546,6 +548,7 @@ export function parseCommandLine(
   return {
     kind: 'run',
     options: { ...(values as Omit<Options, 'app' | 'args' | 'socketChoice'>), app, args, socketChoice: choice } as Options,
+    warnings: unknownVariables(env),
   };
 }
 
@@ -577,6 +580,32 @@ function portFromPlatform(env: NodeJS.ProcessEnv, choice: Options['socketChoice'
   if (value === undefined || value === '') return undefined;
   if (choice === 'fd' || (choice === 'none' && env.LISTEN_FDS) || host.startsWith('unix:')) return undefined;
   return OPTION_TABLE.find((spec) => spec.key === 'port')!.parse(value, PLATFORM_PORT_ENV) as number;
+}
+
+/**
+ * The CHAUSSETTE_* variables chaussette sets for itself: a worker's slot
+ * (workers/protocol.ts), and the build's request to write the code cache
+ * (bin.cts, set by scripts/bundle.mjs).
+ */
+const INTERNAL_VARIABLES = [WORKER_VARIABLE, 'CHAUSSETTE_WRITE_CODE_CACHE'];
+
+/**
+ * A CHAUSSETTE_* variable that names nothing is a typo the file would have
+ * refused (CHAUSSETTE_PROT=9000): one warning line each, with the variable
+ * it most likely meant, found as for an unknown key of the file.
+ */
+function unknownVariables(env: NodeJS.ProcessEnv): string[] {
+  const keys = [...CONFIG_KEYS.keys()];
+  const variable = (key: string) => envName(`--${key}`);
+  const known = new Set([...keys.map(variable), ...INTERNAL_VARIABLES]);
+  return Object.keys(env)
+    .filter((name) => /^chaussette_/i.test(name) && !known.has(name))
+    .sort()
+    .map((name) => {
+      const closest = closestKey(name, keys);
+      const hint = closest ? `did you mean ${variable(closest)}?` : `the variables are ${APP_ENV}, ${ARGS_ENV} and the long options, as listed by chaussette --help`;
+      return `unknown variable ${name} ignored: ${hint}`;
+    });
 }
 
 function parseValues(spec: OptionSpec, raw: string[], flag: string): unknown {

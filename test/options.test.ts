@@ -91,6 +91,23 @@ t.test('PORT: below --port, CHAUSSETTE_PORT and the file, above the default; nev
   t.match(bad.oneLine(), /^chaussette: ERR_USAGE_VALUE: PORT "http" is not a port number/);
 });
 
+t.test('an unknown CHAUSSETTE_* variable is one warning line, with the variable it most likely meant', async (t) => {
+  const warnings = (env: NodeJS.ProcessEnv) => {
+    const result = parseCommandLine([], env, '0.0.0');
+    return result.kind === 'run' ? result.warnings : [];
+  };
+  t.same(warnings({ CHAUSSETTE_PROT: '9000' }), ['unknown variable CHAUSSETTE_PROT ignored: did you mean CHAUSSETTE_PORT?']);
+  t.same(warnings({ CHAUSSETTE_GRACEFUL_TIMOUT: '5', chaussette_port: '1' }), [
+    'unknown variable CHAUSSETTE_GRACEFUL_TIMOUT ignored: did you mean CHAUSSETTE_GRACEFUL_TIMEOUT?',
+    'unknown variable chaussette_port ignored: did you mean CHAUSSETTE_PORT?',
+  ]);
+  t.match(warnings({ CHAUSSETTE_XYZZY: '1' }), [/^unknown variable CHAUSSETTE_XYZZY ignored: the variables are CHAUSSETTE_APP, CHAUSSETTE_ARGS and the long options/]);
+  t.same(warnings({ CHAUSSETTE_APP: './a.js', CHAUSSETTE_ARGS: 'x', CHAUSSETTE_CONFIG: '-/none', PATH: '/bin', PORT: '1' }), [], 'known variables, and others, are not reported');
+  // Set by chaussette itself: a worker's slot, and the build's code-cache run.
+  t.same(warnings({ CHAUSSETTE_WORKER_SLOT: '1', CHAUSSETTE_WRITE_CODE_CACHE: '1' }), []);
+  t.same(warnings(Object.fromEntries(OPTION_TABLE.map((spec) => [envName(spec.flags), '']))), [], 'every option\'s variable is known');
+});
+
 t.test('--fd with --host/--port in one layer is a usage error; across layers the command line wins', async (t) => {
   const error = usageError(['--fd', '3', '--port', '80']);
   t.equal(error.code, 'ERR_USAGE_FD_AND_ADDRESS');
