@@ -70,6 +70,8 @@ export async function run(argv: string[], signals: SignalTable, slot: number | u
     signals.setLogger(log);
     if (slot !== undefined) return void (await runWorker(options, log.child({ worker: slot }), slot, signals));
     if (notifier.report) log[notifier.report.level](notifier.report.message);
+    // Here only, not in each worker: once per start.
+    for (const warning of parsed.warnings) log.warn(warning);
     signals.bind({ reopenLog: () => reopenLog(log!) });
     isPool = options.workers > 0 || options.reload;
     lifecycle = commandLifecycle(options, log, notifier, signals, isPool);

@@ -102,6 +102,18 @@ const WRAPPER_HINT = 'start chaussette with exec, not through npx, npm or a shel
 
 export const errors = {
   usage: make({ code: 'ERR_USAGE', exitCode: ExitCode.usage }, (message: string) => [message, 'see chaussette --help']),
+  /** `closest`: the flag most likely meant; `app`: the app it followed, when it did (then it may be the app's own). */
+  unknownOption: make({ code: 'ERR_USAGE', exitCode: ExitCode.usage }, (flag: string, closest: string | undefined, app: string | undefined) => [
+    app === undefined ? `unknown option '${flag}'` : `unknown option '${flag}' after the app ${JSON.stringify(app)}`,
+    [
+      closest && `did you mean ${closest}?`,
+      app === undefined
+        ? 'see chaussette --help'
+        : `an option of the app goes after --, as in: chaussette ${app} -- ${flag}; chaussette's own options may come before or after the app`,
+    ]
+      .filter(Boolean)
+      .join(' '),
+  ]),
   fdAndAddress: make({ code: 'ERR_USAGE_FD_AND_ADDRESS', exitCode: ExitCode.usage }, (source: string) => [
     `--fd and --host/--port were both given (${source}); a socket comes from one or the other`,
     'drop --host/--port to serve inherited sockets, or drop --fd to bind one',

@@ -4,15 +4,16 @@
 // variable, its key in a --config file, its default and its parser. Help
 // text, environment and file handling and the documentation checks all read
 // the same table. Parsing is pure: argv, an environment and a way to read the
-// configuration file in, Options out (or a ChaussetteError: exit 64 for the
-// command line and the environment, 78 for the file).
+// configuration file in, Options and warnings out (or a ChaussetteError:
+// exit 64 for the command line and the environment, 78 for the file).
 
 import { availableParallelism } from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
-import { type ConfigEntry, type ConfigKey, parseConfig, type RelativeTo, resolveFromConfig } from './config/parse.js';
+import { closestKey, type ConfigEntry, type ConfigKey, parseConfig, type RelativeTo, resolveFromConfig } from './config/parse.js';
 import type { ConfigReader } from './config/read.js';
 import { ChaussetteError, errors } from './errors.js';
 import { SIGNAL_HELP } from './signals.js';
+import { WORKER_VARIABLE } from './workers/protocol.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -131,12 +132,21 @@ const oneOf =
     return value;
   };
 
-/** `--fd 3 --fd web`, `--fd 3,4` and CHAUSSETTE_FD="3,web" all give a list. */
-const list: Parse = (value) =>
-  value
-    .split(/[,\s]+/)
-    .map((item) => item.trim())
-    .filter((item) => item !== '');
+/**
+ * `--fd 3 --fd web`, `--fd 3,4` and CHAUSSETTE_FD="3,web" all give a list.
+ * A value that lists nothing (`--fd ''`, `,`) is an error: an empty --fd
+ * would serve no socket at all, which reads as a finished connection.
+ */
+const list =
+  (expected: string): Parse =>
+  (value, flag) => {
+    const items = value
+      .split(/[,\s]+/)
+      .map((item) => item.trim())
+      .filter((item) => item !== '');
+    if (items.length === 0) throw errors.badOptionValue(flag, value, expected);
+    return items;
+  };
 
 export const OPTION_TABLE: readonly OptionSpec[] = [
   {
@@ -161,7 +171,7 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
   {
     key: 'port',
     flags: '--port <port>',
-    description: 'TCP port to bind (0: any free port)',
+    description: 'TCP port to bind (0: any free port); if not set, PORT is, except with --fd, LISTEN_FDS or unix:',
     default: 8080,
     defaultText: '8080',
     parse: integer(0, 65535, 'a port number (0-65535)'),
@@ -172,7 +182,7 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
     description:
       'serve an inherited socket: a number (Circus, Supervisor: 0) or a systemd FileDescriptorName; repeatable, or comma-separated',
     default: [],
-    parse: list,
+    parse: list('an fd number or name, or a comma-separated list of them'),
     repeatable: true,
   },
   {
@@ -291,7 +301,7 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
     flags: '--require <module>',
     description: 'module imported before the app (instrumentation, dotenv); repeatable, or comma-separated',
     default: [],
-    parse: list,
+    parse: list('a module, or a comma-separated list of modules'),
     repeatable: true,
     relativeTo: 'module',
   },
@@ -408,7 +418,8 @@ interface LoadedConfig {
   entries: Map<string, ConfigEntry[]>;
 }
 
-export type ParseResult = { kind: 'run'; options: Options } | { kind: 'exit'; output: string };
+/** `warnings`: one line each, for the log once it is open (an unknown CHAUSSETTE_* variable). */
+export type ParseResult = { kind: 'run'; options: Options; warnings: string[] } | { kind: 'exit'; output: string };
 
 const ADDRESS_KEYS = new Set<keyof Options>(['host', 'port']);
 
@@ -420,14 +431,19 @@ function buildCommand(version: string): Command {
         'app: ./server.js, ./app.mjs:export or a package; a (req, res) listener, Koa, Fastify, NestJS, { fetch }, an http.Server or a factory.\n' +
         'With no app, serves a hello app. With no socket option and no LISTEN_FDS, binds localhost:8080.\n' +
         'Several processes: --workers N hands connections evenly to N workers (--sticky: by client address), replaced one at a time on SIGHUP (systemctl reload). ' +
-        "A manager's numprocs (Circus, Supervisor) runs N chaussettes on its socket and lets the kernel choose: faster for short connections, uneven with keep-alive.",
+        "A manager's numprocs (Circus, Supervisor) runs N chaussettes on its socket and lets the kernel choose: faster for short connections, uneven with keep-alive.\n" +
+        'Options may come before or after the app; arguments for the app that start with - go after --: chaussette app.js --fd 3 -- --verbose.',
     )
     .argument('[app]', `app module, optionally with :export (env: ${APP_ENV})`)
-    .argument('[args...]', `arguments for an app factory (env: ${ARGS_ENV})`)
+    .argument('[args...]', `arguments for an app factory; those starting with - after -- (env: ${ARGS_ENV})`)
     .version(version, '-V, --version', 'print the version and exit')
     .helpOption('-h, --help', 'print this help and exit')
-    .passThroughOptions()
+    // Options anywhere, as argparse, gunicorn and uvicorn take them: Circus users
+    // write `chaussette app.js --fd $(circus.sockets.web)`. Words after the app
+    // are its arguments; `--` ends chaussette's options for those that look like one.
     .allowExcessArguments(true)
+    // closestKey() suggests instead, as it does for the file's keys and the variables.
+    .showSuggestionAfterError(false)
     .exitOverride()
     .addHelpText('after', signalsHelp());
   for (const spec of OPTION_TABLE) {
@@ -457,7 +473,7 @@ export function signalsHelp(): string {
  * argv (without node and script), an environment and a reader for the
  * configuration file in; Options out. Precedence, option by option: command
  * line, then CHAUSSETTE_* variables, then the file (--config or
- * CHAUSSETTE_CONFIG), then defaults.
+ * CHAUSSETTE_CONFIG), then (the port only) PORT, then defaults.
  */
 export function parseCommandLine(
   argv: readonly string[],
@@ -477,6 +493,7 @@ export function parseCommandLine(
   } catch (error) {
     if (error instanceof CommanderError) {
       if (error.exitCode === 0) return { kind: 'exit', output };
+      if (error.code === 'commander.unknownOption') throw unknownOption(argv, version);
       const message = (commanderError || error.message).trim().replace(/^error: /, '').split('\n')[0]!;
       throw errors.usage(message);
     }
@@ -523,6 +540,11 @@ export function parseCommandLine(
     }
   }
 
+  const choice = socketChoice(fromCli, fromEnv, file && { path: file.path, lines: fromFile });
+  const portSet = fromCli.has('port') || fromEnv.has('port') || fromFile.has('port');
+  const platformPort = portSet ? undefined : portFromPlatform(env, choice, values.host as string);
+  if (platformPort !== undefined) values.port = platformPort;
+
   const [appArg, extra] = program.processedArgs as [string | undefined, string[]];
   const appEntry = file?.entries.get(APP_KEY)?.[0];
   const argsEntry = file?.entries.get(ARGS_KEY)?.[0];
@@ -533,13 +555,65 @@ export function parseCommandLine(
 
   return {
     kind: 'run',
-    options: {
-      ...(values as Omit<Options, 'app' | 'args' | 'socketChoice'>),
-      app,
-      args,
-      socketChoice: socketChoice(fromCli, fromEnv, file && { path: file.path, lines: fromFile }),
-    } as Options,
+    options: { ...(values as Omit<Options, 'app' | 'args' | 'socketChoice'>), app, args, socketChoice: choice } as Options,
+    warnings: unknownVariables(env),
   };
+}
+
+/**
+ * The first option commander does not know, with what was most likely meant:
+ * a flag a typo away, or, after the app, `--` before an option of the app's.
+ */
+function unknownOption(argv: readonly string[], version: string): ChaussetteError {
+  // commander's own split: the operands met before the first unknown option, and that option.
+  const { operands, unknown } = buildCommand(version)
+    .configureOutput({ writeOut: () => {}, writeErr: () => {} })
+    .parseOptions([...argv]);
+  const flag = unknown[0] ?? '';
+  const closest = flag.startsWith('--') ? closestKey(flag.slice(2).replace(/=.*$/s, ''), OPTION_TABLE.map((spec) => configKey(spec.flags))) : undefined;
+  return errors.unknownOption(flag, closest === undefined ? undefined : `--${closest}`, operands[0]);
+}
+
+/** The platforms' variable (Heroku, Cloud Run, Render...), which most Node servers read. */
+export const PLATFORM_PORT_ENV = 'PORT';
+
+/**
+ * PORT, below every layer that names the port and above the default. It
+ * never moves a socket someone else chose: with --fd, LISTEN_FDS (when no
+ * layer named an address, the fds are served) or a unix socket, it is
+ * ignored, and not even checked.
+ */
+function portFromPlatform(env: NodeJS.ProcessEnv, choice: Options['socketChoice'], host: string): number | undefined {
+  const value = env[PLATFORM_PORT_ENV];
+  if (value === undefined || value === '') return undefined;
+  if (choice === 'fd' || (choice === 'none' && env.LISTEN_FDS) || host.startsWith('unix:')) return undefined;
+  return OPTION_TABLE.find((spec) => spec.key === 'port')!.parse(value, PLATFORM_PORT_ENV) as number;
+}
+
+/**
+ * The CHAUSSETTE_* variables chaussette sets for itself: a worker's slot
+ * (workers/protocol.ts), and the build's request to write the code cache
+ * (bin.cts, set by scripts/bundle.mjs).
+ */
+const INTERNAL_VARIABLES = [WORKER_VARIABLE, 'CHAUSSETTE_WRITE_CODE_CACHE'];
+
+/**
+ * A CHAUSSETTE_* variable that names nothing is a typo the file would have
+ * refused (CHAUSSETTE_PROT=9000): one warning line each, with the variable
+ * it most likely meant, found as for an unknown key of the file.
+ */
+function unknownVariables(env: NodeJS.ProcessEnv): string[] {
+  const keys = [...CONFIG_KEYS.keys()];
+  const variable = (key: string) => envName(`--${key}`);
+  const known = new Set([...keys.map(variable), ...INTERNAL_VARIABLES]);
+  return Object.keys(env)
+    .filter((name) => /^chaussette_/i.test(name) && !known.has(name))
+    .sort()
+    .map((name) => {
+      const closest = closestKey(name, keys);
+      const hint = closest ? `did you mean ${variable(closest)}?` : `the variables are ${APP_ENV}, ${ARGS_ENV} and the long options, as listed by chaussette --help`;
+      return `unknown variable ${name} ignored: ${hint}`;
+    });
 }
 
 function parseValues(spec: OptionSpec, raw: string[], flag: string): unknown {

@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ExitCode } from '../src/errors.js';
-import { APP_ENV, ARGS_ENV, envName, helpText, OPTION_TABLE } from '../src/options.js';
+import { APP_ENV, ARGS_ENV, envName, helpText, OPTION_TABLE, PLATFORM_PORT_ENV } from '../src/options.js';
 import { ACTIVATION_VARIABLES } from '../src/systemd/activation.js';
 import { exitCodeOf, SIGNAL_HELP } from '../src/signals.js';
 import { WATCHDOG_VARIABLES } from '../src/systemd/watchdog-env.js';
@@ -122,6 +122,7 @@ t.test('ENVIRONMENT names every variable chaussette reads', async (t) => {
     APP_ENV,
     ARGS_ENV,
     ...OPTION_TABLE.map((spec) => envName(spec.flags)),
+    PLATFORM_PORT_ENV,
     ...ACTIVATION_VARIABLES,
     ...WATCHDOG_VARIABLES,
     'NOTIFY_SOCKET',
