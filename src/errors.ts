@@ -129,6 +129,10 @@ export const errors = {
     `LISTEN_FDS=${JSON.stringify(value)} is not a number of file descriptors`,
     'the service manager sets LISTEN_FDS; unset it if you set it by hand',
   ]),
+  listenFdsOverLimit: make({ code: 'ERR_LISTEN_FDS_LIMIT', exitCode: ExitCode.config }, (value: string, limit: number) => [
+    `LISTEN_FDS=${shorten(value.trim())} cannot be right: passed fds start at 3 and must stay below this process's limit of ${limit} open files (RLIMIT_NOFILE)`,
+    'the service manager sets LISTEN_FDS; unset it if you set it by hand, or raise LimitNOFILE= if the sockets are real',
+  ]),
   listenPidNotNumber: make({ code: 'ERR_LISTEN_PID', exitCode: ExitCode.config }, (value: string) => [
     `LISTEN_PID=${JSON.stringify(value)} is not a process id`,
     'the service manager sets LISTEN_PID; unset it if you set it by hand',
@@ -261,6 +265,11 @@ export const errors = {
     'the probe needs a TCP or named unix socket visible in this network namespace, without client certificates',
   ]),
 };
+
+/** A value as a message quotes it: at most 24 characters. */
+function shorten(value: string): string {
+  return value.length > 24 ? `${value.slice(0, 24)}…` : value;
+}
 
 /** A one-line description of any thrown value, for messages. */
 export function describeError(error: unknown): string {

@@ -1,9 +1,11 @@
 // The one resolver: every way of getting a socket (--fd N, --fd NAME,
 // LISTEN_FDS from systemd, --host/--port, unix:/path) becomes one list of
-// listen targets, each saying where it came from. Pure: options, environment
-// and our pid in; targets and warnings out. Opening them is open.ts's job.
+// listen targets, each saying where it came from. Pure: options, environment,
+// our pid and our limit on open files in; targets and warnings out. Opening
+// them is open.ts's job.
 
 import { errors } from '../errors.js';
+import { openFileLimit } from '../fd-limit.js';
 import type { Options } from '../options.js';
 import { activationProblem, notOursExplanation, readActivation } from '../systemd/activation.js';
 
@@ -23,9 +25,10 @@ export interface Resolution {
 
 export type SocketOptions = Pick<Options, 'fds' | 'host' | 'port' | 'socketChoice'>;
 
-export function resolveListenTargets(options: SocketOptions, env: NodeJS.ProcessEnv, pid: number): Resolution {
+/** `fdLimit`: this process's limit on open files, which bounds LISTEN_FDS; read from /proc unless given. */
+export function resolveListenTargets(options: SocketOptions, env: NodeJS.ProcessEnv, pid: number, fdLimit: number = openFileLimit()): Resolution {
   const warnings: string[] = [];
-  const activation = readActivation(env, pid);
+  const activation = readActivation(env, pid, fdLimit);
   const notOurs = activation.kind === 'not-ours' ? notOursExplanation(activation, pid) : undefined;
 
   if (options.socketChoice === 'fd') {
