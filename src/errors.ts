@@ -115,6 +115,10 @@ export const errors = {
     `configuration file ${path} does not exist`,
     `create it, or name it -${path} to start without it when it is missing`,
   ]),
+  configNotFile: make({ code: 'ERR_CONFIG_NOT_FILE', exitCode: ExitCode.config }, (path: string, kind: string) => [
+    `configuration file ${path} is ${kind}, not a regular file`,
+    'give the path of a file of key = value lines',
+  ]),
   configUnreadable: make({ code: 'ERR_CONFIG_READ', exitCode: ExitCode.config }, (path: string, reason: unknown) => [
     `cannot read configuration file ${path}: ${describeError(reason)}`,
     'the user chaussette runs as must be able to read it',
@@ -202,6 +206,10 @@ export const errors = {
     `app ${JSON.stringify(spec)}: cannot find module ${resolved}`,
     'give a path (./server.js), a package name, optionally with :export',
   ]),
+  appNotFile: make({ code: 'ERR_APP_NOT_FILE', exitCode: ExitCode.config }, (spec: string, file: string, kind: string) => [
+    `app ${JSON.stringify(spec)}: ${file} is ${kind}, not a regular file`,
+    'give the path of a JavaScript module, a package name, optionally with :export',
+  ]),
   appImportFailed: make({ code: 'ERR_APP_IMPORT', exitCode: ExitCode.software }, (spec: string, reason: unknown) => [
     `app ${JSON.stringify(spec)} threw while loading: ${describeError(reason)}`,
     'run it with node directly to see the full error',
@@ -225,6 +233,10 @@ export const errors = {
   moduleNotFound: make({ code: 'ERR_MODULE_NOT_FOUND', exitCode: ExitCode.config, errno: 'ENOENT' }, (what: string, spec: string) => [
     `${what} ${JSON.stringify(spec)}: cannot find module`,
     'give a path (./hook.js) or an installed package name',
+  ]),
+  moduleNotFile: make({ code: 'ERR_MODULE_NOT_FILE', exitCode: ExitCode.config }, (what: string, spec: string, file: string, kind: string) => [
+    `${what} ${JSON.stringify(spec)}: ${file} is ${kind}, not a regular file`,
+    'give the path of a JavaScript module, or an installed package name',
   ]),
   moduleFailed: make({ code: 'ERR_MODULE_FAILED', exitCode: ExitCode.software }, (what: string, spec: string, reason: unknown) => [
     `${what} ${JSON.stringify(spec)} failed: ${describeError(reason)}`,
