@@ -197,6 +197,18 @@ export const errors = {
     `unix:${path} exists and is not a socket; refusing to replace it`,
     'choose a path that is free or holds a stale socket',
   ]),
+  unixPathTooLong: make({ code: 'ERR_UNIX_PATH_TOO_LONG', exitCode: ExitCode.usage, errno: 'ENAMETOOLONG' }, (path: string, bytes: number, max: number, size: number) => [
+    `unix:${path} is ${bytes} bytes long; a unix socket path has at most ${max} (sun_path holds ${size} bytes with the closing NUL)`,
+    'choose a shorter path, such as /run/NAME/app.sock',
+  ]),
+  unixDirectoryMissing: make({ code: 'ERR_UNIX_DIR_MISSING', exitCode: ExitCode.config, errno: 'ENOENT' }, (path: string, directory: string) => [
+    `cannot bind unix:${path}: the directory ${directory} does not exist`,
+    'create it first (systemd: RuntimeDirectory=), or choose a path in a directory that exists',
+  ]),
+  unixHostWithPort: make({ code: 'ERR_USAGE_UNIX_PORT', exitCode: ExitCode.usage }, (host: string, port: string) => [
+    `${port} was given, but ${host} is a unix socket, which has no port`,
+    'drop the port, or bind a TCP host such as 127.0.0.1',
+  ]),
   cannotListen: make({ code: 'ERR_LISTEN', exitCode: ExitCode.config }, (where: string, reason: unknown) => [
     `cannot listen on ${where}: ${describeError(reason)}`,
     undefined,

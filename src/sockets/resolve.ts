@@ -8,6 +8,7 @@ import { errors } from '../errors.js';
 import { openFileLimit } from '../fd-limit.js';
 import type { Options } from '../options.js';
 import { activationProblem, notOursExplanation, readActivation } from '../systemd/activation.js';
+import { isUnixHost, UNIX_PREFIX } from './address.js';
 
 export type ListenTarget =
   /** An inherited fd named on the command line by number (Circus, Supervisor's fd 0). */
@@ -61,7 +62,7 @@ export function resolveListenTargets(options: SocketOptions, env: NodeJS.Process
 }
 
 function addressTarget(host: string, port: number): ListenTarget {
-  if (host.startsWith('unix:')) return { kind: 'unix', path: host.slice('unix:'.length) };
+  if (isUnixHost(host)) return { kind: 'unix', path: host.slice(UNIX_PREFIX.length) };
   // [::1] is how people write IPv6 next to a port; node wants it bare.
   const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
   return { kind: 'tcp', host: bare, port };
