@@ -16,6 +16,7 @@ import { createLogger, type Logger } from './log.js';
 import { flagName, type LogLevel, OPTION_TABLE, type Options } from './options.js';
 import { claimInherited, prepareServers } from './prepare.js';
 import { SignalTable } from './signals.js';
+import { isUnixHost } from './sockets/address.js';
 import { type ListenTarget, resolveListenTargets } from './sockets/resolve.js';
 import { createNotifier as createSystemdNotifier, type Notifier } from './systemd/notify.js';
 
@@ -84,11 +85,13 @@ export function toOptions(input: ServeOptions): Options {
       values[spec.key] = spec.default;
       continue;
     }
-    values[spec.key] = spec.parse(String(given), flagName(spec.flags));
+    // A parser may say "not set" (an empty host): then the default, as on the command line.
+    values[spec.key] = spec.parse(String(given), flagName(spec.flags)) ?? spec.default;
   }
   const fds = input.fd === undefined ? [] : (Array.isArray(input.fd) ? input.fd : [input.fd]).map(String);
   const address = input.host !== undefined || input.port !== undefined;
   if (fds.length > 0 && address) throw errors.fdAndAddress('to serve()');
+  if (isUnixHost(values.host as string) && input.port !== undefined) throw errors.unixHostWithPort(`host ${values.host as string}`, `port ${input.port}`);
   return {
     ...(values as unknown as Options),
     fds,

@@ -13,6 +13,7 @@ import { closestKey, type ConfigEntry, type ConfigKey, parseConfig, type Relativ
 import type { ConfigReader } from './config/read.js';
 import { ChaussetteError, errors } from './errors.js';
 import { SIGNAL_HELP } from './signals.js';
+import { isUnixHost, parseHost } from './sockets/address.js';
 import { WORKER_VARIABLE } from './workers/protocol.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -163,10 +164,10 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
   {
     key: 'host',
     flags: '--host <host>',
-    description: 'address to bind, or unix:/path for a unix socket',
+    description: 'address to bind (0.0.0.0 or :: for every interface; empty: not set), or unix:/path for a unix socket',
     default: 'localhost',
     defaultText: 'localhost',
-    parse: text,
+    parse: parseHost,
   },
   {
     key: 'port',
@@ -540,6 +541,7 @@ export function parseCommandLine(
     }
   }
 
+  checkUnixPort(values, fromCli, fromEnv, file);
   const choice = socketChoice(fromCli, fromEnv, file && { path: file.path, lines: fromFile });
   const portSet = fromCli.has('port') || fromEnv.has('port') || fromFile.has('port');
   const platformPort = portSet ? undefined : portFromPlatform(env, choice, values.host as string);
@@ -586,7 +588,7 @@ export const PLATFORM_PORT_ENV = 'PORT';
 function portFromPlatform(env: NodeJS.ProcessEnv, choice: Options['socketChoice'], host: string): number | undefined {
   const value = env[PLATFORM_PORT_ENV];
   if (value === undefined || value === '') return undefined;
-  if (choice === 'fd' || (choice === 'none' && env.LISTEN_FDS) || host.startsWith('unix:')) return undefined;
+  if (choice === 'fd' || (choice === 'none' && env.LISTEN_FDS) || isUnixHost(host)) return undefined;
   return OPTION_TABLE.find((spec) => spec.key === 'port')!.parse(value, PLATFORM_PORT_ENV) as number;
 }
 
@@ -691,6 +693,39 @@ function chooseInFile(path: string, lines: Map<keyof Options, number>): 'fd' | '
     `fd (line ${fdLine}) and host/port (line ${addressLine}) are both set; a socket comes from one or the other`,
     'keep fd to serve inherited sockets, or host/port to bind one',
   );
+}
+
+/**
+ * A unix socket has no port. A port given beside a unix: host, or on a
+ * higher layer than it, would be ignored without a word: refused. A port on
+ * a lower layer is overridden with the rest of that layer's address.
+ */
+function checkUnixPort(values: Record<string, unknown>, fromCli: Set<keyof Options>, fromEnv: Set<keyof Options>, file: LoadedConfig | undefined): void {
+  const hostSpec = OPTION_TABLE.find((spec) => spec.key === 'host')!;
+  const portSpec = OPTION_TABLE.find((spec) => spec.key === 'port')!;
+  const inFile = (spec: OptionSpec) => file?.entries.get(configKey(spec.flags))?.[0];
+  // One file naming both is a contradiction in the file, whatever overrides it.
+  const fileHost = inFile(hostSpec);
+  const filePort = inFile(portSpec);
+  if (file && fileHost && filePort && isUnixHost(fileHost.value)) {
+    throw errors.configLine(
+      file.path,
+      Math.max(fileHost.line, filePort.line),
+      `host ${fileHost.value} (line ${fileHost.line}) is a unix socket, which has no port, but port is set (line ${filePort.line})`,
+      'drop port, or give a TCP host such as 127.0.0.1',
+    );
+  }
+  if (!isUnixHost(values.host as string)) return;
+  const layer = (spec: OptionSpec) => (fromCli.has(spec.key) ? 3 : fromEnv.has(spec.key) ? 2 : inFile(spec) ? 1 : 0);
+  if (layer(portSpec) === 0 || layer(portSpec) < layer(hostSpec)) return;
+  const named = (spec: OptionSpec) => {
+    const value = String(values[spec.key]);
+    const where = layer(spec);
+    if (where === 3) return `${flagName(spec.flags)} ${value}`;
+    if (where === 2) return `${envName(spec.flags)}=${value}`;
+    return `${configKey(spec.flags)} = ${value} (${file!.path} line ${inFile(spec)!.line})`;
+  };
+  throw errors.unixHostWithPort(named(hostSpec), named(portSpec));
 }
 
 function choose(fd: boolean, address: boolean): 'fd' | 'address' | 'both' | undefined {
