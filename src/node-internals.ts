@@ -228,14 +228,18 @@ export function limitArrivingBody(req: IncomingMessage, max: number, exceeded: (
  * sending 50 MB, answered 413, got "Broken pipe" and no status). node:http
  * ends such a connection with socket.destroySoon() once the response is
  * written; this socket's is replaced by one that lingers, as nginx's
- * lingering_close does. Moved (destroySoon() no longer called): the
- * connection closes at once, and a client still sending may see a reset
- * instead of the answer.
+ * lingering_close does. What arrives meanwhile is never parsed: node:http's
+ * own 'data' listener goes, or a request pipelined after the refused body
+ * would reach the app, its answer lost. Moved (destroySoon() no longer
+ * called): the connection closes at once, and a client still sending may
+ * see a reset instead of the answer.
  */
 export function lingerBeforeClose(socket: Socket, ms: number): void {
   socket.destroySoon = function (this: Socket) {
     this.end();
     if (this.readableEnded) return void this.destroy();
+    for (const listener of this.listeners('data')) this.removeListener('data', listener as (...args: unknown[]) => void);
+    this.on('data', () => {});
     const timer = setTimeout(() => this.destroy(), ms);
     timer.unref();
     this.once('end', () => this.destroy());

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import t, { type Test } from 'tap';
 import { makeCertificates, read } from './certificates.js';
-import { FIXTURES, type Running, serve, waitForLine } from './helpers.js';
+import { FIXTURES, rawExchange, type Running, serve, waitForLine } from './helpers.js';
 
 // Twelve servers with real uploads: about 20 s alone on 2 cores.
 t.setTimeout(180_000);
@@ -162,6 +162,19 @@ t.test('Expect: 100-continue over the limit is answered 413 at once: the body is
   const allowed = await upload1(running.port(), false, { path: '/ask-small', body, length: true, expectContinue: true });
   t.same([allowed.status, allowed.continued], [200, true], 'within the limit: 100 Continue, then served');
   t.ok(allowed.body.equals(body));
+});
+
+t.test('a request pipelined behind a refused body is not served: the connection closes after the 413', async (t) => {
+  const running = await serve(t, ['--max-body-size', '10', '--access-log', 'common', `${APP}:create`, 'listener']);
+  const lengthFirst = 'POST /refused HTTP/1.1\r\nHost: x\r\nContent-Length: 20\r\n\r\n01234567890123456789GET /behind HTTP/1.1\r\nHost: x\r\n\r\n';
+  const answer = await rawExchange(running.port(), lengthFirst);
+  t.match(answer, /^HTTP\/1\.1 413 Content Too Large\r\n[\s\S]*connection: close\r\n/i, 'the 413, saying the connection closes');
+  t.equal(answer.match(/HTTP\/1\.1 /g)?.length, 1, 'and nothing after it');
+  const chunkedFirst = 'POST /cut HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n14\r\n01234567890123456789\r\n0\r\n\r\nGET /behind-cut HTTP/1.1\r\nHost: x\r\n\r\n';
+  t.equal((await rawExchange(running.port(), chunkedFirst)).match(/HTTP\/1\.1 413 /g)?.length, 1, 'the same after a chunked body cut');
+  await waitForLine(running, (line) => line.msg.includes('"GET /behind-cut HTTP/1.1" 499 '));
+  t.notOk(appCalled(running, '/behind') || appCalled(running, '/behind-cut'), 'the app never saw the pipelined requests');
+  t.ok(appCalled(running, '/cut'));
 });
 
 t.test('a client still uploading reads its 413: the connection is emptied a while before it closes', async (t) => {

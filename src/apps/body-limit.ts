@@ -17,6 +17,8 @@ import { limitArrivingBody, lingerBeforeClose } from '../node-internals.js';
 /** The answer to a body over the limit; nothing of the app's (headers it had set) goes with it. */
 export const CONTENT_TOO_LARGE = {
   status: 413,
+  /** RFC 9110's name; Node still says RFC 7231's "Payload Too Large". */
+  reason: 'Content Too Large',
   headers: { 'content-type': 'text/plain; charset=utf-8' },
   body: 'Content Too Large\n',
 } as const;
@@ -34,9 +36,18 @@ function declaredLength(req: IncomingMessage): number | undefined {
   return value !== undefined && /^\d+$/.test(value) ? Number(value) : undefined;
 }
 
+/**
+ * HTTP/1.1 connections closing after a 413: a request pipelined behind the
+ * refused body is never served (RFC 9112 9.6: after "close", a server
+ * SHOULD NOT process further requests on the connection); left unanswered,
+ * it ends with the connection.
+ */
+const closing = new WeakSet<object>();
+
 export function withBodyLimit(listener: RequestListener, maxBytes: number): RequestListener {
   if (maxBytes <= 0) return listener;
   return (req, res) => {
+    if (closing.has(req.socket)) return;
     const declared = declaredLength(req);
     if (declared !== undefined && declared > maxBytes) return refuse(req, res);
     // A declared length is what the parser reads (nghttp2 checks it on HTTP/2): only a body without one can grow.
@@ -63,9 +74,13 @@ export function answerExpectContinue(server: Server, maxBytes: number): void {
 function refuse(req: IncomingMessage, res: ServerResponse): void {
   for (const name of res.getHeaderNames()) res.removeHeader(name);
   const isHttp2 = req.httpVersionMajor === 2;
-  // HTTP/2 has no Connection header (Node refuses one): the stream is what closes.
-  res.writeHead(CONTENT_TOO_LARGE.status, isHttp2 ? CONTENT_TOO_LARGE.headers : { ...CONTENT_TOO_LARGE.headers, connection: 'close' });
-  if (!isHttp2) lingerBeforeClose(req.socket, LINGER_MS);
+  // HTTP/2 has no Connection header (Node refuses one) nor reason phrase: the stream is what closes.
+  if (isHttp2) res.writeHead(CONTENT_TOO_LARGE.status, CONTENT_TOO_LARGE.headers);
+  else res.writeHead(CONTENT_TOO_LARGE.status, CONTENT_TOO_LARGE.reason, { ...CONTENT_TOO_LARGE.headers, connection: 'close' });
+  if (!isHttp2) {
+    closing.add(req.socket);
+    lingerBeforeClose(req.socket, LINGER_MS);
+  }
   res.end(CONTENT_TOO_LARGE.body);
   if (isHttp2) stopReading(req, res);
 }
@@ -87,6 +102,7 @@ function stopReading(req: IncomingMessage, res: ServerResponse): void {
     (req as unknown as Http2ServerRequest).stream.close(http2.NGHTTP2_NO_ERROR);
     return;
   }
+  closing.add(req.socket);
   const close = () => {
     lingerBeforeClose(req.socket, LINGER_MS);
     req.socket.destroySoon();
