@@ -11,6 +11,7 @@ import { summary } from './errors.js';
 import type { Hooks } from './hooks.js';
 import type { Logger } from './log.js';
 import { exitCodeOf, type HandledSignal, type Phase, type SignalTable } from './signals.js';
+import { type DescriptorWatch, watchDescriptors } from './sockets/fd-shortage.js';
 import type { OpenListener } from './sockets/open.js';
 import { announceStopping } from './stopping.js';
 import { monotonicUsec, type Notifier } from './systemd/notify.js';
@@ -23,8 +24,8 @@ import type { ProbeProtocol } from './systemd/watchdog-probe.js';
 export interface Engine {
   /** What serving needs before anything listens: the app loaded, or what the workers will need checked. */
   prepare(): Promise<void>;
-  /** Listens, and starts serving; resolves once every listener accepts. */
-  open(): Promise<OpenListener[]>;
+  /** Listens, and starts serving; resolves once every listener accepts. Its accepts (and its workers') report to `descriptors`. */
+  open(descriptors: DescriptorWatch): Promise<OpenListener[]>;
   /** How the watchdog probe speaks to the listeners; undefined: it cannot (client certificates). */
   probeProtocol(): ProbeProtocol | undefined;
   /** The backend as STATUS= shows it: "http", "http, 3 of 4 workers". */
@@ -82,11 +83,17 @@ export class Lifecycle {
   private sample: (() => LoadSample) | undefined;
   private whenStopping: () => void = () => {};
   private whenStopped: () => void = () => {};
+  /** Running out of file descriptors, here or in a worker: logged by the watch, STATUS= sent at once. */
+  private descriptors: DescriptorWatch | undefined;
+  private tellStatus: () => void = () => {};
+  /** The context's, each message sent with a descriptor spared for it once serving. */
+  private notifier: Notifier;
 
   constructor(
     private readonly engine: Engine,
     private readonly context: LifecycleContext,
   ) {
+    this.notifier = context.notifier;
     const asked = new Promise<StopReason>((resolve) => (this.beginStop = resolve));
     this.stopped = asked.then((reason) => this.runStop(reason));
     this.stopped.catch(() => undefined); // Whoever awaits it hears a failed post-hook.
@@ -104,16 +111,21 @@ export class Lifecycle {
   /** Resolves once every listener accepts and systemd has READY=1; the listeners, as opened. */
   async start(): Promise<OpenListener[]> {
     const { engine, context } = this;
-    const { log, notifier } = context;
+    const { log } = context;
     await engine.prepare();
     await context.hooks?.load();
     await context.hooks?.pre();
-    this.listeners = await engine.open();
+    const descriptors = watchDescriptors({ log, onChange: () => this.tellStatus(), reserve: context.notifier.transport !== 'none' });
+    this.descriptors = descriptors;
+    const notifier: Notifier = { ...context.notifier, notify: (fields) => descriptors.spare(() => context.notifier.notify(fields)) };
+    this.notifier = notifier;
     let startPinging;
     try {
+      this.listeners = await engine.open(descriptors);
       startPinging = planWatchdog(context.watchdog, context.watchdogProbe, engine.probeProtocol(), this.listeners, notifier, log, engine.problem?.bind(engine));
     } catch (error) {
-      engine.abort();
+      descriptors.stop();
+      if (this.listeners.length > 0) engine.abort();
       throw error;
     }
     // Serving from here on: SIGHUP reloads. systemd (>= 259) checks at READY=1 that SIGHUP is handled;
@@ -126,7 +138,15 @@ export class Lifecycle {
     const reports = counting ? startStatusReports(notifier, counting.sample, (...load) => this.describe(...load)) : undefined;
     const watching = context.watchSources?.((file) => void this.reload(`${file} changed`));
     this.sample = counting?.sample;
+    if (telling) {
+      this.tellStatus = () => {
+        const load = counting?.sample();
+        notifier.notify({ STATUS: this.describe(load?.requests ?? 0, load?.connections ?? 0) });
+      };
+    }
     this.whenStopping = () => {
+      this.tellStatus = () => {};
+      descriptors.stop();
       watching?.close();
       reports?.stop();
       counting?.stop();
@@ -147,7 +167,7 @@ export class Lifecycle {
   /** RELOADING=1, the engine's reload, READY=1; a failed reload keeps what serves and says so in STATUS=. */
   async reload(why: string): Promise<void> {
     if (this.phaseNow !== 'serving') return;
-    const { notifier } = this.context;
+    const { notifier } = this;
     const reloadingStatus = this.engine.reloadingStatus?.(why);
     notifier.notify({ RELOADING: 1, MONOTONIC_USEC: monotonicUsec(), ...(reloadingStatus ? { STATUS: reloadingStatus } : {}) });
     let failed: string | undefined;
@@ -179,12 +199,13 @@ export class Lifecycle {
       requests,
       connections,
       perSecond,
+      this.descriptors?.note(),
     );
   }
 
   private async runStop(reason: StopReason): Promise<DrainResult> {
-    const { engine, context } = this;
-    const { log, notifier } = context;
+    const { engine, context, notifier } = this;
+    const { log } = context;
     this.enter('stopping');
     announceStopping(reason);
     this.whenStopping();

@@ -8,6 +8,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2Session } from 'node:http2';
 import { type Server, Socket } from 'node:net';
+import { getSystemErrorName } from 'node:util';
 
 // --- node:http's list of connections (Node >= 18.2) -------------------------
 
@@ -92,17 +93,40 @@ export type Connection = Socket | { close(): void };
  * workers. Moved: the public 'connection' event (the server must be made
  * with pauseOnConnect), slower. Returns the path taken.
  */
-export function interceptAccepted(server: Server, deliver: (connection: Connection) => void): 'handle' | 'event' {
+export function interceptAccepted(
+  server: Server,
+  deliver: (connection: Connection) => void,
+  failed: (error: NodeJS.ErrnoException) => void,
+): 'handle' | 'event' {
   const handle = (server as unknown as { _handle?: { onconnection?: unknown } })._handle;
   if (handle && typeof handle.onconnection === 'function') {
-    // status < 0: accept() failed (EMFILE, say); libuv goes on accepting.
+    // status < 0: accept() failed, reported as node:net reports it (EMFILE, when libuv had no descriptor
+    // in reserve to refuse connections with: sockets/fd-shortage.ts); libuv goes on accepting.
     handle.onconnection = (status: number, client?: Connection) => {
-      if (status >= 0 && client) deliver(client);
+      if (status >= 0) {
+        if (client) deliver(client);
+        return;
+      }
+      const code = getSystemErrorName(status);
+      failed(Object.assign(new Error(`accept ${code}`), { code, errno: status, syscall: 'accept' }));
     };
     return 'handle';
   }
   server.on('connection', deliver);
+  server.on('error', failed);
   return 'event';
+}
+
+/**
+ * The file descriptor of an accepted connection (libuv's handle.fd, on a
+ * raw handle or a net.Socket's _handle), so that taking the last one a
+ * process may open is noticed at once (sockets/fd-shortage.ts). Moved:
+ * undefined, and a shortage is noticed by the probe, within a second.
+ */
+export function descriptorOf(connection: Connection): number | undefined {
+  const handle = connection instanceof Socket ? (connection as Socket & { _handle?: unknown })._handle : connection;
+  const fd = (handle as { fd?: unknown } | undefined)?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
 }
 
 /**

@@ -12,6 +12,7 @@ import {
   adoptHandle,
   type Connection,
   countBodyBytes,
+  descriptorOf,
   discard,
   hasConnectionCount,
   hasHttp2StreamMap,
@@ -95,19 +96,27 @@ t.test('accepted connections as raw handles, adopted by a server that never list
   const listening = createServer({ pauseOnConnect: true });
   const port = await listen(listening);
   const received: unknown[] = [];
+  const failures: NodeJS.ErrnoException[] = [];
   t.equal(
-    interceptAccepted(listening, (connection) => received.push(connection)),
+    interceptAccepted(listening, (connection) => received.push(connection), (error) => failures.push(error)),
     'handle',
     'connections are taken from the handle, not the slower connection event',
   );
   const client = connect(port, '127.0.0.1');
   t.teardown(() => client.destroy());
   while (received.length === 0) await new Promise((resolve) => setImmediate(resolve));
+  const fd = descriptorOf(received[0] as Connection);
+  t.ok(typeof fd === 'number' && fd > 2, `the raw handle tells its file descriptor (${fd})`);
+  // What libuv calls when accept() fails and its reserve descriptor is gone (UV_EMFILE is -24 on Linux).
+  (listening as unknown as { _handle: { onconnection(status: number): void } })._handle.onconnection(-24);
+  t.match(failures, [{ code: 'EMFILE', syscall: 'accept' }], 'a failed accept is reported as node:net would');
   const server = createHttpServer((_req, res) => res.end('adopted\n'));
   startConnectionTracking(server);
   t.ok(hasConnectionCount(server), 'the server counts its connections where close() looks');
   const before = (server as unknown as { _connections: number })._connections;
-  server.emit('connection', adoptHandle(received[0], server));
+  const adopted = adoptHandle(received[0], server);
+  t.equal(descriptorOf(adopted), fd, 'so does the socket made of it');
+  server.emit('connection', adopted);
   t.equal((server as unknown as { _connections: number })._connections, before + 1, 'the adopted socket is counted');
   client.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
   let answer = '';
@@ -122,7 +131,7 @@ t.test("a raw handle's client address (--sticky), read without building a socket
   const listening = createServer({ pauseOnConnect: true });
   const port = await listen(listening);
   const received: Connection[] = [];
-  interceptAccepted(listening, (connection) => received.push(connection));
+  interceptAccepted(listening, (connection) => received.push(connection), () => {});
   // 127.0.0.2 is on the loopback too: the address read must be the client's, not the server's.
   const client = connect({ port, host: '127.0.0.1', localAddress: '127.0.0.2' });
   t.teardown(() => client.destroy());
@@ -138,7 +147,7 @@ t.test("a raw handle's client address (--sticky), read without building a socket
   const unix = createServer({ pauseOnConnect: true });
   await new Promise<void>((resolve) => unix.listen(path, resolve));
   const fromUnix: Connection[] = [];
-  interceptAccepted(unix, (connection) => fromUnix.push(connection));
+  interceptAccepted(unix, (connection) => fromUnix.push(connection), () => {});
   const unixClient = connect(path);
   t.teardown(() => unixClient.destroy());
   while (fromUnix.length === 0) await new Promise((resolve) => setImmediate(resolve));

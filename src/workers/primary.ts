@@ -14,9 +14,10 @@ import { errors, summary, ChaussetteError } from '../errors.js';
 import type { Engine } from '../lifecycle.js';
 import type { Logger } from '../log.js';
 import { onLogReopened } from '../logs/reopen.js';
-import { interceptAccepted } from '../node-internals.js';
+import { descriptorOf, interceptAccepted } from '../node-internals.js';
 import type { Options } from '../options.js';
 import { type Claimed, readCertificates } from '../prepare.js';
+import type { DescriptorWatch } from '../sockets/fd-shortage.js';
 import { type OpenListener, openListeners, systemMaxBacklog } from '../sockets/open.js';
 import { plural } from '../systemd/status.js';
 import { pingEveryMs } from '../systemd/watchdog-env.js';
@@ -54,7 +55,7 @@ export class Primary implements Engine {
     this.protocol = this.backend ? probeProtocol(this.backend, tlsFiles) : 'http';
   }
 
-  async open(): Promise<OpenListener[]> {
+  async open(descriptors: DescriptorWatch): Promise<OpenListener[]> {
     const { options, claimed, log, size } = this;
     // Accepted here, read by the worker: paused, so that no byte is consumed on the way.
     this.listeners = await openListeners(claimed.targets, () => createServer({ pauseOnConnect: true }), options.backlog ?? systemMaxBacklog(), claimed.inspected);
@@ -77,10 +78,25 @@ export class Primary implements Engine {
       stopTimeoutMs: options.gracefulTimeout * 1000 + WORKER_STOP_SLACK_MS,
       // One worker (--reload alone) already gets every connection: no address to read.
       sticky: options.sticky && size > 1,
+      // A worker logs its own shortage of descriptors; STATUS= is this process's to tell.
+      onShortage: (slot, code) => descriptors.elsewhere(`worker ${slot}`, code),
     });
     this.pool = pool;
+    descriptors.nameSelf('the primary');
     onLogReopened(() => pool.tellAll({ kind: 'reopen' }));
-    this.listeners.forEach((opened, index) => interceptAccepted(opened.server, (connection) => pool.dispatch(index, connection)));
+    this.listeners.forEach((opened, index) =>
+      interceptAccepted(
+        opened.server,
+        (connection) => {
+          // Held until a worker has it: a burst of connections can take every descriptor this process may open.
+          descriptors.accepted(descriptorOf(connection));
+          pool.dispatch(index, connection);
+        },
+        (error) => {
+          if (!descriptors.failed(error)) log.error(`A connection could not be accepted: ${summary(error)}`);
+        },
+      ),
+    );
 
     log.info(`Starting ${plural(size, 'worker')}`);
     try {
