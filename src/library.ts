@@ -50,6 +50,8 @@ export interface ServeOptions {
   headersTimeout?: number;
   requestTimeout?: number;
   maxHeaderSize?: number;
+  /** Largest request body in bytes, answered 413 above; 0 (the default): no limit. */
+  maxBodySize?: number;
   watchdogProbe?: string;
   /** One line per request: 'common', 'combined' or 'json'; written where chaussette's own logger writes, so not with `logger`. */
   accessLog?: 'off' | 'common' | 'combined' | 'json';

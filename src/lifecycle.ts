@@ -11,6 +11,7 @@ import { summary } from './errors.js';
 import type { Hooks } from './hooks.js';
 import type { Logger } from './log.js';
 import { exitCodeOf, type HandledSignal, type Phase, type SignalTable } from './signals.js';
+import { type DescriptorWatch, watchDescriptors } from './sockets/fd-shortage.js';
 import type { OpenListener } from './sockets/open.js';
 import { announceStopping } from './stopping.js';
 import { monotonicUsec, type Notifier } from './systemd/notify.js';
@@ -23,8 +24,8 @@ import type { ProbeProtocol } from './systemd/watchdog-probe.js';
 export interface Engine {
   /** What serving needs before anything listens: the app loaded, or what the workers will need checked. */
   prepare(): Promise<void>;
-  /** Listens, and starts serving; resolves once every listener accepts. */
-  open(): Promise<OpenListener[]>;
+  /** Listens, and starts serving; resolves once every listener accepts. Its accepts (and its workers') report to `descriptors`. */
+  open(descriptors: DescriptorWatch): Promise<OpenListener[]>;
   /** How the watchdog probe speaks to the listeners; undefined: it cannot (client certificates). */
   probeProtocol(): ProbeProtocol | undefined;
   /** The backend as STATUS= shows it: "http", "http, 3 of 4 workers". */
@@ -92,11 +93,17 @@ export class Lifecycle {
   private sample: (() => LoadSample) | undefined;
   private whenStopping: () => void = () => {};
   private whenStopped: () => void = () => {};
+  /** Running out of file descriptors, here or in a worker: logged by the watch, STATUS= sent at once. */
+  private descriptors: DescriptorWatch | undefined;
+  private tellStatus: () => void = () => {};
+  /** The context's, each message sent with a descriptor spared for it once serving. */
+  private notifier: Notifier;
 
   constructor(
     private readonly engine: Engine,
     private readonly context: LifecycleContext,
   ) {
+    this.notifier = context.notifier;
     const asked = new Promise<StopReason>((resolve) => (this.beginStop = resolve));
     this.stopped = asked.then((reason) => (this.phaseNow === 'stopping' ? { forced: 0, elapsedMs: 0 } : this.runStop(reason)));
     this.stopWhileStarting = new Promise<never>((_, reject) => (this.abortStart = reject));
@@ -120,30 +127,36 @@ export class Lifecycle {
    */
   async start(): Promise<OpenListener[]> {
     const { engine, context } = this;
-    const { log, notifier } = context;
+    const { log } = context;
     const step = <T>(work: Promise<T> | undefined): Promise<T | undefined> => {
       void work?.catch(() => undefined); // Left running when the stop wins: its failure is moot.
       return Promise.race([work, this.stopWhileStarting]);
     };
+    let descriptors: DescriptorWatch | undefined;
+    let notifier = context.notifier;
+    let startPinging;
     try {
       await step(engine.prepare());
       await step(context.hooks?.load());
       await step(context.hooks?.pre());
-      this.listeners = (await step(engine.open())) ?? [];
-    } catch (error) {
-      if (!(error instanceof StoppedWhileStarting)) throw error;
-      this.enter('stopping');
-      notifier.notify({ STOPPING: 1, STATUS: `Stopped while starting (${error.reason}): nothing was served` });
-      log.info(`Received ${error.reason} while starting: stopping before serving`);
-      engine.abort();
-      this.beginStop(error.reason);
-      return [];
-    }
-    let startPinging;
-    try {
+      const watch = watchDescriptors({ log, onChange: () => this.tellStatus(), reserve: context.notifier.transport !== 'none' });
+      descriptors = watch;
+      this.descriptors = watch;
+      notifier = { ...context.notifier, notify: (fields) => watch.spare(() => context.notifier.notify(fields)) };
+      this.notifier = notifier;
+      this.listeners = (await step(engine.open(watch))) ?? [];
       startPinging = planWatchdog(context.watchdog, context.watchdogProbe, engine.probeProtocol(), this.listeners, notifier, log, engine.problem?.bind(engine));
     } catch (error) {
-      engine.abort();
+      descriptors?.stop();
+      if (error instanceof StoppedWhileStarting) {
+        this.enter('stopping');
+        notifier.notify({ STOPPING: 1, STATUS: `Stopped while starting (${error.reason}): nothing was served` });
+        log.info(`Received ${error.reason} while starting: stopping before serving`);
+        engine.abort();
+        this.beginStop(error.reason);
+        return [];
+      }
+      if (this.listeners.length > 0) engine.abort();
       throw error;
     }
     // Serving from here on: SIGHUP reloads. systemd (>= 259) checks at READY=1 that SIGHUP is handled;
@@ -156,7 +169,15 @@ export class Lifecycle {
     const reports = counting ? startStatusReports(notifier, counting.sample, (...load) => this.describe(...load)) : undefined;
     const watching = context.watchSources?.((file) => void this.reload(`${file} changed`));
     this.sample = counting?.sample;
+    if (telling) {
+      this.tellStatus = () => {
+        const load = counting?.sample();
+        notifier.notify({ STATUS: this.describe(load?.requests ?? 0, load?.connections ?? 0) });
+      };
+    }
     this.whenStopping = () => {
+      this.tellStatus = () => {};
+      this.descriptors?.stop();
       watching?.close();
       reports?.stop();
       counting?.stop();
@@ -177,7 +198,7 @@ export class Lifecycle {
   /** RELOADING=1, the engine's reload, READY=1; a failed reload keeps what serves and says so in STATUS=. */
   async reload(why: string): Promise<void> {
     if (this.phaseNow !== 'serving') return;
-    const { notifier } = this.context;
+    const { notifier } = this;
     const reloadingStatus = this.engine.reloadingStatus?.(why);
     notifier.notify({ RELOADING: 1, MONOTONIC_USEC: monotonicUsec(), ...(reloadingStatus ? { STATUS: reloadingStatus } : {}) });
     let failed: string | undefined;
@@ -209,12 +230,13 @@ export class Lifecycle {
       requests,
       connections,
       perSecond,
+      this.descriptors?.note(),
     );
   }
 
   private async runStop(reason: StopReason): Promise<DrainResult> {
-    const { engine, context } = this;
-    const { log, notifier } = context;
+    const { engine, context, notifier } = this;
+    const { log } = context;
     this.enter('stopping');
     announceStopping(reason);
     this.whenStopping();

@@ -66,6 +66,8 @@ export interface Options {
   headersTimeout: number;
   requestTimeout: number;
   maxHeaderSize: number;
+  /** Largest request body accepted, in bytes (answered 413 above); 0: no limit. */
+  maxBodySize: number;
 }
 
 type Parse = (value: string, flag: string) => unknown;
@@ -280,6 +282,14 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
     default: 16384,
     defaultText: '16384',
     parse: integer(1024, 2 ** 24, 'a size in bytes (1024-16777216)'),
+  },
+  {
+    key: 'maxBodySize',
+    flags: '--max-body-size <bytes>',
+    description: 'largest request body accepted (answered 413 above); 0: no limit, the app\'s own applies',
+    default: 0,
+    defaultText: '0',
+    parse: integer(0, Number.MAX_SAFE_INTEGER, 'a size in bytes (0: no limit)'),
   },
   {
     key: 'preHook',

@@ -12,6 +12,7 @@ import type { ChildProcess } from 'node:child_process';
 import { ChaussetteError, errors } from '../errors.js';
 import type { Logger } from '../log.js';
 import { type Connection, discard, hasPeerName, peerAddress } from '../node-internals.js';
+import type { ShortageErrno } from '../sockets/fd-shortage.js';
 import { type FromWorker, isFromWorker, type ToWorker, type WorkerLoad } from './protocol.js';
 import { clientKey, hashKey, stickySlot } from './sticky.js';
 
@@ -48,6 +49,8 @@ export interface PoolSettings {
   stopTimeoutMs: number;
   /** --sticky: every connection from one client address to the same slot. */
   sticky?: boolean;
+  /** A worker ran out of file descriptors (a code), or has them again (undefined). */
+  onShortage?: (slot: number, code: ShortageErrno | undefined) => void;
 }
 
 type State = 'starting' | 'ready' | 'retiring';
@@ -62,6 +65,8 @@ interface Worker {
   startedAt: number;
   lastAnswerAt: number;
   load: WorkerLoad;
+  /** Out of file descriptors, as its last pong said. */
+  fdShortage: ShortageErrno | undefined;
   /** Settles when it serves; rejects when it fails to start. */
   ready: Promise<void>;
   exited: Promise<void>;
@@ -255,6 +260,7 @@ export class WorkerPool {
       startedAt: now,
       lastAnswerAt: now,
       load: { requests: 0, connections: 0, inFlight: 0 },
+      fdShortage: undefined,
       ready,
       exited: new Promise((resolve) => child.once('exit', () => resolve())),
       stuckReported: false,
@@ -272,6 +278,7 @@ export class WorkerPool {
       this.requestsOfGone += worker.load.requests;
       worker.load = { requests: 0, connections: 0, inFlight: 0 };
       this.retiring.delete(worker);
+      this.noteShortage(worker, undefined);
       const wasReady = worker.state === 'ready';
       onFailure(failure ?? errors.workerExited(exitText(code, signal)));
       if (this.slots[slot - 1] !== worker || this.stopping) return;
@@ -308,11 +315,18 @@ export class WorkerPool {
         break;
       case 'pong':
         worker.load = { requests: message.requests, connections: message.connections, inFlight: message.inFlight };
+        this.noteShortage(worker, message.fdShortage);
         break;
       case 'leaving':
         this.replaceLeaving(worker);
         break;
     }
+  }
+
+  private noteShortage(worker: Worker, code: ShortageErrno | undefined): void {
+    if (worker.fdShortage === code) return;
+    worker.fdShortage = code;
+    this.settings.onShortage?.(worker.slot, code);
   }
 
   /** A worker leaving by itself (its app crashed): out of its slot now, so no connection goes to it; a new one in its place. */

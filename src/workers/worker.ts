@@ -10,9 +10,10 @@ import { drainAndClose } from '../in-process.js';
 import { asChaussetteError, errors, ExitCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import { reopenLog } from '../logs/reopen.js';
-import { adoptHandle, startConnectionTracking } from '../node-internals.js';
+import { adoptHandle, descriptorOf, startConnectionTracking } from '../node-internals.js';
 import type { Options } from '../options.js';
 import { type PreparedApp, prepareApp } from '../prepare.js';
+import { watchDescriptors } from '../sockets/fd-shortage.js';
 import { crashGraceS } from '../lifecycle.js';
 import type { SignalTable } from '../signals.js';
 import { announceStopping } from '../stopping.js';
@@ -58,10 +59,14 @@ export async function runWorker(options: Options, log: Logger, slot: number, sig
   };
   const present = () => servers.filter((server): server is Server => server !== undefined);
 
+  // Its own descriptors: it logs a shortage, and its pongs tell the primary (STATUS=).
+  const descriptors = watchDescriptors({ log, who: `Worker ${slot}: ` });
+
   let stopping = false;
   const stop = async (why: string, graceS = options.gracefulTimeout, exitCode: number = ExitCode.ok) => {
     if (stopping) return;
     stopping = true;
+    descriptors.stop();
     announceStopping(why);
     const live = present();
     log.info(`Worker ${slot}: ${why}; draining ${openConnections(live)} connection(s) for up to ${graceS} s`);
@@ -97,12 +102,15 @@ export async function runWorker(options: Options, log: Logger, slot: number, sig
       case 'connection':
         if (handle) {
           const server = serverFor(message.listener);
-          server.emit('connection', adoptHandle(handle, server));
+          const socket = adoptHandle(handle, server);
+          descriptors.accepted(descriptorOf(socket));
+          server.emit('connection', socket);
         }
         break;
       case 'ping': {
         const live = present();
-        send({ kind: 'pong', requests, connections: openConnections(live), inFlight: requestsInFlight(live) });
+        const fdShortage = descriptors.code();
+        send({ kind: 'pong', requests, connections: openConnections(live), inFlight: requestsInFlight(live), ...(fdShortage ? { fdShortage } : {}) });
         break;
       }
       case 'stop':
