@@ -13,6 +13,7 @@ import { PROGRESS_EVERY_MS } from '../drain.js';
 import { errors, summary, ChaussetteError } from '../errors.js';
 import type { Engine } from '../lifecycle.js';
 import type { Logger } from '../log.js';
+import { announceLogTrouble } from '../logs/output.js';
 import { onLogReopened } from '../logs/reopen.js';
 import { interceptAccepted } from '../node-internals.js';
 import type { Options } from '../options.js';
@@ -77,6 +78,7 @@ export class Primary implements Engine {
       stopTimeoutMs: options.gracefulTimeout * 1000 + WORKER_STOP_SLACK_MS,
       // One worker (--reload alone) already gets every connection: no address to read.
       sticky: options.sticky && size > 1,
+      onLogTrouble: announceLogTrouble,
     });
     this.pool = pool;
     onLogReopened(() => pool.tellAll({ kind: 'reopen' }));
@@ -111,6 +113,10 @@ export class Primary implements Engine {
 
   problem(): string | undefined {
     return this.started().problem();
+  }
+
+  logTrouble(): string | undefined {
+    return this.pool?.logTrouble();
   }
 
   reloadingStatus(why: string): string {

@@ -21,6 +21,8 @@ export interface WorkerLoad {
   requests: number;
   connections: number;
   inFlight: number;
+  /** Its log cannot be written now (logs/output.ts's logTrouble): for the primary's STATUS=. */
+  logTrouble?: string | undefined;
 }
 
 export type FromWorker =

@@ -9,6 +9,7 @@ import type { Server } from 'node:net';
 import { drainAndClose } from '../in-process.js';
 import { asChaussetteError, ExitCode } from '../errors.js';
 import type { Logger } from '../log.js';
+import { logTrouble } from '../logs/output.js';
 import { reopenLog } from '../logs/reopen.js';
 import { adoptHandle, startConnectionTracking } from '../node-internals.js';
 import type { Options } from '../options.js';
@@ -91,7 +92,7 @@ export async function runWorker(options: Options, log: Logger, slot: number, sig
         break;
       case 'ping': {
         const live = present();
-        send({ kind: 'pong', requests, connections: openConnections(live), inFlight: requestsInFlight(live) });
+        send({ kind: 'pong', requests, connections: openConnections(live), inFlight: requestsInFlight(live), logTrouble: logTrouble() });
         break;
       }
       case 'stop':
