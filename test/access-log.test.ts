@@ -2,7 +2,7 @@
 // leave in the log; off unless asked for; batched, yet never lost on a stop.
 import t from 'tap';
 import { request as httpRequest } from 'node:http';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FLUSH_AFTER_MS, LineBatch, PIPE_BUF } from '../src/logs/batch.js';
@@ -166,4 +166,63 @@ t.test('a json access line is the record pino would write for the same fields', 
   const direct = jsonLine(record, 1234, recordContext({ worker: 3 }));
   t.ok(direct.endsWith('}\n'), 'one line');
   t.same(JSON.parse(direct), { ...JSON.parse(viaPino), time: 1234 });
+});
+
+/** The lines of a file so far; none while it does not exist. */
+const fileLines = (file: string) => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : []);
+
+for (const workers of [0, 2]) {
+  t.test(`--access-log-output FILE${workers ? ` --workers ${workers}` : ''}: the access lines in their own file, the JSON log apart; SIGUSR1 reopens it`, async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'chaussette-access-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const file = join(dir, 'access.log');
+    const running = await serve(t, ['--access-log', 'common', '--access-log-output', file, '--workers', String(workers), FAULTY], { env });
+    const port = running.port();
+    const fine = clf(String.raw`"GET /fine HTTP/1\.1" 200 5`);
+    for (let i = 0; i < 10; i++) t.equal((await request({ port, path: '/fine' })).status, 200);
+    await waitUntil(() => fileLines(file).length === 10, 5000, () => `10 lines in ${file}: ${JSON.stringify(fileLines(file))}`, { everyMs: 20 });
+
+    renameSync(file, `${file}.1`);
+    running.child.kill('SIGUSR1');
+    const reopened = await waitUntil(
+      () => {
+        const found = running.lines.filter((line) => line.msg === `Reopened the access log file ${file}`);
+        return found.length === 1 + workers && found;
+      },
+      5000,
+      () => `each process reopening ${file}: ${JSON.stringify(running.lines.map((line) => line.msg))}`,
+      { wake: running.onChange },
+    );
+    t.same(reopened.map((line) => line.worker).sort(), workers ? [1, 2, undefined] : [undefined], 'every process that has it open reopens it');
+    for (let i = 0; i < 5; i++) t.equal((await request({ port, path: '/fine' })).status, 200);
+    t.equal(await running.stop(), 0);
+
+    t.equal(fileLines(`${file}.1`).length, 10, 'the moved file has the lines from before');
+    t.equal(fileLines(file).length, 5, 'the new file the lines from after, written by the last batches at the stop');
+    t.same([...fileLines(`${file}.1`), ...fileLines(file)].filter((line) => !fine.test(line)), [], 'only access lines, each whole');
+    t.same(accessLines(running.lines), [], 'none in the log on stdout');
+    t.ok(running.lines.some((line) => line.msg.startsWith('Serving on')), 'which has the JSON records');
+  });
+}
+
+t.test('--access-log-output - with --log-output FILE: the access lines on stdout, the records in the file', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'chaussette-access-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const log = join(dir, 'app.log');
+  const running = await serve(t, ['--access-log', 'combined', '--access-log-output', '-', '--log-output', log, FAULTY], { env, waitReady: false });
+  const port = await waitUntil(() => Number(/Serving on 127\.0\.0\.1:(\d+)/.exec(fileLines(log).join('\n'))?.[1]), 5000, `"Serving on" in ${log}`);
+  t.equal((await request({ port, path: '/throw' })).status, 500);
+  await waitForLine(running, (line) => line.msg.includes('/throw'));
+  t.equal(await running.stop(), 0);
+  t.match(running.lines, [{ level: 0, msg: clf(String.raw`"GET /throw HTTP/1\.1" 500 22 "-" "-"`) }], 'stdout: the access line alone');
+  t.equal(running.lines.length, 1);
+  t.ok(fileLines(log).some((line) => (JSON.parse(line) as LogLine).msg.startsWith('request failed')), 'the records in the file');
+});
+
+t.test('--access-log-output without --access-log: a warning, and no line', async (t) => {
+  const running = await serve(t, ['--access-log-output', '-', FAULTY], { env });
+  t.match(running.lines.find((line) => line.level === 40), { msg: '--access-log-output is set but --access-log is off: no access line is written' });
+  await request({ port: running.port(), path: '/fine' });
+  t.equal(await running.stop(), 0);
+  t.same(accessLines(running.lines), []);
 });

@@ -1,5 +1,5 @@
-// --access-log: one line per request, to the log output, in the format
-// chosen. The request listener is wrapped once, where it is built, so a
+// --access-log: one line per request, to the log output (or the access
+// log's own, --access-log-output), in the format chosen. The request listener is wrapped once, where it is built, so a
 // single process, every worker and every backend get it alike; it reads the
 // public request/response API only (node:http's and the http2
 // compatibility layer's are the same there), and records each request when
@@ -14,13 +14,13 @@ import { type AccessRecord, combinedLine, commonLine, jsonLine, recordContext } 
 import { LineBatch } from './batch.js';
 import { journalLine } from './journal.js';
 import { countBodyBytes } from '../node-internals.js';
-import { currentLogOutput } from './output.js';
+import { currentAccessOutput } from './output.js';
 
 /** Status logged when the connection closed before any status was sent (nginx's convention). */
 export const CLOSED_BEFORE_STATUS = 499;
 
 export function withAccessLog(listener: RequestListener, format: AccessLogFormat, log: Logger): RequestListener {
-  const output = currentLogOutput();
+  const output = currentAccessOutput();
   if (format === 'off' || output === undefined) return listener;
   const batch = new LineBatch((text) => output.write(text));
   const record = recorder(format, output.kind === 'journal', batch, log);
