@@ -10,6 +10,7 @@
 
 import { closeSync, constants, fstatSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { isatty } from 'node:tty';
 import type { DestinationStream } from 'pino';
 import { errors } from '../errors.js';
 import { importOnDemand } from '../modules.js';
@@ -90,8 +91,13 @@ export function announceLogTrouble(): void {
   troubleListeners.forEach((listener) => listener());
 }
 
+/** Standard output is one destination however often it is opened (serve() called again): one sink, one count. */
+let stdout: Promise<LogOutput> | undefined;
+
 function openOutput(output: string, role: Role, env: NodeJS.ProcessEnv): Promise<LogOutput> | LogOutput {
-  return output === '-' ? openStdout(role, env) : openFile(output, role);
+  if (output !== '-') return openFile(output, role);
+  stdout ??= openStdout(role, env);
+  return stdout;
 }
 
 /** The text written for a record: the JSON line itself, or its journal or terminal form. */
@@ -123,10 +129,16 @@ function sinkOn(fd: number, format: Format, role: Role, where: string): LogSink 
   });
 }
 
-/** Standard error may fail too (the same full disk): then there is nobody left to tell. */
+let stderr: number | undefined;
+
+/**
+ * Standard error may fail too (the same full disk), or be the very pipe
+ * that is full (2>&1): then the line is lost, and STATUS= and the notice
+ * still tell.
+ */
 function toStderr(text: string): void {
   try {
-    writeSync(2, text);
+    writeSync((stderr ??= nonBlocking(2)), text);
   } catch {
     // Nowhere else to say it.
   }
@@ -148,29 +160,30 @@ const asIs: Format = (json) => json;
 async function openStdout(role: Role, env: NodeJS.ProcessEnv): Promise<LogOutput> {
   const where = 'standard output';
   if (isJournalStream(1, env)) return output('journal', sinkOn(1, journalLine, role, where), journalLine);
-  if (process.stdout.isTTY) {
+  if (isatty(1)) {
     const { default: pretty } = await importOnDemand<{ default: typeof import('pino-pretty') }>('pino-pretty');
     const format = pretty.prettyFactory({ ignore: 'pid,hostname,name' }) as Format;
     return output('terminal', sinkOn(1, format, role, where), format);
   }
-  return output('stdout', sinkOn(nonBlockingStdout(), asIs, role, where), asIs);
+  return output('stdout', sinkOn(nonBlocking(1), asIs, role, where), asIs);
 }
 
 /**
- * Standard output, as a descriptor whose writes never block. A pipe's flags
- * belong to every process holding it (and Node makes it non-blocking as soon
- * as anything touches process.stdout): opening the pipe again through
- * /proc/self/fd/1 gives this process a description of its own, non-blocking
- * whatever the others do. Anything else (a file, a socket such as the
- * journal's, a pipe whose reader is gone) is written as it is.
+ * Standard output or error, as a descriptor whose writes never block. A
+ * pipe's flags belong to every process holding it (and Node makes it
+ * non-blocking as soon as anything touches process.stdout): opening the
+ * pipe again through /proc/self/fd/N gives this process a description of
+ * its own, non-blocking whatever the others do. Anything else (a file, a
+ * socket such as the journal's, a pipe whose reader is gone) is written as
+ * it is.
  */
-function nonBlockingStdout(): number {
+function nonBlocking(fd: 1 | 2): number {
   try {
-    if (fstatSync(1).isFIFO()) return openSync('/proc/self/fd/1', constants.O_WRONLY | constants.O_NONBLOCK);
+    if (fstatSync(fd).isFIFO()) return openSync(`/proc/self/fd/${fd}`, constants.O_WRONLY | constants.O_NONBLOCK);
   } catch {
-    // No /proc, or no reader (ENXIO): fd 1 as it is.
+    // No /proc, or no reader (ENXIO): the descriptor as it is.
   }
-  return 1;
+  return fd;
 }
 
 /**
