@@ -15,7 +15,7 @@ import { asChaussetteError, describeError, errors, ExitCode, summary } from './e
 import { commandHooks } from './hooks.js';
 import { InProcess } from './in-process.js';
 import { Lifecycle } from './lifecycle.js';
-import { createLogger, type Logger } from './log.js';
+import { createLogger, type Logger, openAccessLog } from './log.js';
 import { stderrErrorPrefix } from './logs/journal.js';
 import { reopenLog } from './logs/reopen.js';
 import { type Options, parseCommandLine } from './options.js';
@@ -68,6 +68,9 @@ export async function run(argv: string[], signals: SignalTable, slot: number | u
     const options = parsed.options;
     log = await createLogger(options.logLevel, options.logOutput);
     signals.setLogger(log);
+    // Opened by the primary too, which writes no access line: a path that cannot be written fails here, once.
+    if (options.accessLog !== 'off') await openAccessLog(options.accessLogOutput);
+    else if (options.accessLogOutput !== undefined && slot === undefined) log.warn('--access-log-output is set but --access-log is off: no access line is written');
     if (slot !== undefined) return void (await runWorker(options, log.child({ worker: slot }), slot, signals));
     if (notifier.report) log[notifier.report.level](notifier.report.message);
     // Here only, not in each worker: once per start.

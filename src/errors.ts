@@ -284,9 +284,14 @@ export const errors = {
     `the certificate ${certfile} and key ${keyfile} cannot be used: ${reason}`,
     'check them with: openssl x509 -noout -subject -in CERTFILE; openssl pkey -noout -in KEYFILE',
   ]),
-  logOutput: make({ code: 'ERR_LOG_OUTPUT', exitCode: ExitCode.config, errno: 'EIO' }, (path: string, reason: unknown) => [
-    `cannot write the log to ${path}: ${describeError(reason)}`,
+  logOutput: make({ code: 'ERR_LOG_OUTPUT', exitCode: ExitCode.config, errno: 'EIO' }, (path: string, reason: unknown, what = 'the log') => [
+    `cannot write ${what} to ${path}: ${describeError(reason)}`,
     'give a writable file, or - for standard output',
+  ]),
+  /** Said on stderr, never fatal: lines are dropped, and counted, until the output takes them again. */
+  logWrite: make({ code: 'ERR_LOG_WRITE', exitCode: ExitCode.unavailable }, (what: string, where: string, reason: string) => [
+    `cannot write the ${what} to ${where}: ${reason}; serving goes on, and its lines are dropped until it can be written again`,
+    'free space on its disk, or make its reader read; the count of lines lost is logged when writing works again',
   ]),
   /** Logged, never fatal: the process goes on writing to the file it has open. */
   logReopen: make({ code: 'ERR_LOG_REOPEN', exitCode: ExitCode.config }, (path: string, reason: unknown) => [

@@ -72,7 +72,7 @@ export interface ServeOptions {
 }
 
 /** Options the command has that a library call cannot honour. */
-const COMMAND_ONLY = new Set<keyof Options>(['workers', 'reload', 'preHook', 'postHook', 'require', 'logOutput', 'logLevel', 'fds']);
+const COMMAND_ONLY = new Set<keyof Options>(['workers', 'reload', 'preHook', 'postHook', 'require', 'logOutput', 'accessLogOutput', 'logLevel', 'fds']);
 
 /**
  * The command's Options from serve()'s: each value goes through the same

@@ -10,6 +10,7 @@ import type { DrainProgress, DrainResult } from './drain.js';
 import { summary } from './errors.js';
 import type { Hooks } from './hooks.js';
 import type { Logger } from './log.js';
+import { logTrouble, onLogTrouble } from './logs/output.js';
 import { exitCodeOf, type HandledSignal, type Phase, type SignalTable } from './signals.js';
 import { type DescriptorWatch, watchDescriptors } from './sockets/fd-shortage.js';
 import type { OpenListener } from './sockets/open.js';
@@ -34,6 +35,8 @@ export interface Engine {
   startCounting(): { sample(): LoadSample; stop(): void };
   /** Why nothing can serve now (the watchdog holds its pings back), or undefined. */
   problem?(): string | undefined;
+  /** What fails in logging elsewhere (a worker's log), for STATUS=; this process's own is read from logs/output.ts. */
+  logTrouble?(): string | undefined;
   /** RELOADING=1's STATUS=, if it has one to say. */
   reloadingStatus?(why: string): string;
   /** Reloads (SIGHUP, --reload); resolves with why it failed, or undefined. */
@@ -95,7 +98,6 @@ export class Lifecycle {
   private whenStopped: () => void = () => {};
   /** Running out of file descriptors, here or in a worker: logged by the watch, STATUS= sent at once. */
   private descriptors: DescriptorWatch | undefined;
-  private tellStatus: () => void = () => {};
   /** The context's, each message sent with a descriptor spared for it once serving. */
   private notifier: Notifier;
 
@@ -169,14 +171,10 @@ export class Lifecycle {
     const reports = counting ? startStatusReports(notifier, counting.sample, (...load) => this.describe(...load)) : undefined;
     const watching = context.watchSources?.((file) => void this.reload(`${file} changed`));
     this.sample = counting?.sample;
-    if (telling) {
-      this.tellStatus = () => {
-        const load = counting?.sample();
-        notifier.notify({ STATUS: this.describe(load?.requests ?? 0, load?.connections ?? 0) });
-      };
-    }
+    // A log output that starts or stops failing is told at once, not at the next report.
+    const troubleTold = telling ? onLogTrouble(() => this.tellStatus()) : undefined;
     this.whenStopping = () => {
-      this.tellStatus = () => {};
+      troubleTold?.();
       this.descriptors?.stop();
       watching?.close();
       reports?.stop();
@@ -212,6 +210,12 @@ export class Lifecycle {
     notifier.notify({ READY: 1, ...(status ? { STATUS: status } : {}) });
   }
 
+  /** STATUS= now, from the current counts (while serving). */
+  private tellStatus(): void {
+    const load = this.sample?.();
+    if (this.phaseNow === 'serving' && load) this.notifier.notify({ STATUS: this.describe(load.requests, load.connections) });
+  }
+
   /** SIGINT twice, SIGQUIT: no drain; the process exits now. */
   halt(signal: HandledSignal): never {
     this.engine.halt();
@@ -224,13 +228,14 @@ export class Lifecycle {
   }
 
   private describe(requests: number, connections: number, perSecond?: number): string {
+    const trouble = [this.descriptors?.note(), logTrouble(), this.engine.logTrouble?.()].filter(Boolean).join('; ');
     return servingStatus(
       this.listeners.map((opened) => opened.address),
       this.engine.label(),
       requests,
       connections,
       perSecond,
-      this.descriptors?.note(),
+      trouble,
     );
   }
 

@@ -54,6 +54,8 @@ export interface Options {
   logOutput: string;
   /** One line per request to the log output, in this format; off by default. */
   accessLog: AccessLogFormat;
+  /** Where those lines go, when not where the log goes: `-` (standard output) or a file. */
+  accessLogOutput: string | undefined;
   /** Path the watchdog asks through our own socket before each ping; undefined: ping unconditionally. */
   watchdogProbe: string | undefined;
   /** Worker processes sharing the sockets; 0 serves in this process. */
@@ -340,6 +342,17 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
     default: 'off',
     defaultText: 'off',
     parse: oneOf(ACCESS_LOG_FORMATS),
+  },
+  {
+    key: 'accessLogOutput',
+    flags: '--access-log-output <file>',
+    description: "where --access-log writes: - for standard output, or a file path (SIGUSR1 reopens it); unset: the log's output",
+    default: undefined,
+    parse: (value, flag) => {
+      if (value === '') throw errors.badOptionValue(flag, value, '- or a file path');
+      return value;
+    },
+    relativeTo: 'file',
   },
   {
     key: 'watchdogProbe',

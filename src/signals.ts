@@ -35,7 +35,7 @@ export const SIGNAL_HELP: ReadonlyArray<{ signal: string; single: string; primar
   },
   {
     signal: 'SIGUSR1',
-    single: 'reopen the --log-output file; never opens the inspector',
+    single: 'reopen the --log-output and --access-log-output files; never opens the inspector',
     primary: 'the same, and the workers reopen theirs',
     worker: 'ignored: its primary tells it',
   },

@@ -183,7 +183,7 @@ t.test('app and args: positional > CHAUSSETTE_APP/ARGS > file', async (t) => {
 
 t.test('relative paths in the file are relative to its directory', async (t) => {
   const options = withFile(
-    'app = ./server.mjs:create\npre-hook = ../hooks/pre.mjs\npost-hook = hooks-package:post\nrequire = ./preload.cjs, dotenv/config\nlog-output = logs/app.log\n',
+    'app = ./server.mjs:create\npre-hook = ../hooks/pre.mjs\npost-hook = hooks-package:post\nrequire = ./preload.cjs, dotenv/config\nlog-output = logs/app.log\naccess-log-output = logs/access.log\n',
   );
   t.match(options, {
     app: '/etc/chaussette/server.mjs:create',
@@ -191,8 +191,10 @@ t.test('relative paths in the file are relative to its directory', async (t) => 
     postHook: 'hooks-package:post',
     require: ['/etc/chaussette/preload.cjs', 'dotenv/config'],
     logOutput: '/etc/chaussette/logs/app.log',
+    accessLogOutput: '/etc/chaussette/logs/access.log',
   });
   t.equal(withFile('log-output = -\n').logOutput, '-', '- stays standard output');
+  t.equal(withFile('access-log-output = -\n').accessLogOutput, '-');
   t.equal(withFile('app = /srv/app/server.js\n').app, '/srv/app/server.js');
   t.match(withFile('log-output = x.log\napp = ./s.js\n', ['--log-output', 'y.log'], { CHAUSSETTE_APP: './e.js' }), { logOutput: 'y.log', app: './e.js' }, 'command-line and environment paths stay relative to the working directory');
   t.equal(resolveFromConfig('./server.js', 'module', 'conf/app.conf'), './conf/server.js', 'a relatively named file gives a path the module resolver still sees as one');

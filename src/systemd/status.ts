@@ -11,8 +11,9 @@ export const STATUS_EVERY_MS = 10_000;
 export const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
 /**
- * "Serving 127.0.0.1:8080 (http): 1234 requests, 3 open connections, 12.5 req/s"; the rate only when known;
- * then `trouble` (out of file descriptors), when there is some.
+ * "Serving 127.0.0.1:8080 (http): 1234 requests, 3 open connections, 12.5 req/s";
+ * the rate only when known; then what goes wrong while serving goes on
+ * ("; the log cannot be written (ENOSPC…): 12 lines dropped", out of file descriptors).
  */
 export function servingStatus(addresses: string[], backend: string, requests: number, connections: number, perSecond?: number, trouble?: string): string {
   const where = addresses.length <= 3 ? addresses.join(', ') : `${addresses.length} sockets`;

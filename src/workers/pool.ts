@@ -51,6 +51,8 @@ export interface PoolSettings {
   sticky?: boolean;
   /** A worker ran out of file descriptors (a code), or has them again (undefined). */
   onShortage?: (slot: number, code: ShortageErrno | undefined) => void;
+  /** A worker's log started or stopped failing (its answer says so). */
+  onLogTrouble?: () => void;
 }
 
 type State = 'starting' | 'ready' | 'retiring';
@@ -206,6 +208,14 @@ export class WorkerPool {
     };
   }
 
+  /** "worker 2: the log cannot be written (…): 12 lines dropped", as its last answer said; undefined while every log works. */
+  logTrouble(): string | undefined {
+    const troubled = this.slots.filter((worker): worker is Worker => worker?.load.logTrouble !== undefined);
+    if (troubled.length === 0) return undefined;
+    const others = troubled.length > 1 ? ` (and ${troubled.length - 1} other worker${troubled.length > 2 ? 's' : ''})` : '';
+    return `worker ${troubled[0]!.slot}: ${troubled[0]!.load.logTrouble}${others}`;
+  }
+
   /** Sends `message` to every live worker: serving, starting or draining. */
   tellAll(message: ToWorker): void {
     for (const worker of [...this.slots, ...this.retiring]) if (worker) this.send(worker, message);
@@ -313,10 +323,13 @@ export class WorkerPool {
       case 'failed':
         onFailure(ChaussetteError.fromWire(message.failure));
         break;
-      case 'pong':
-        worker.load = { requests: message.requests, connections: message.connections, inFlight: message.inFlight };
+      case 'pong': {
+        const troubleChanged = (worker.load.logTrouble === undefined) !== (message.logTrouble === undefined);
+        worker.load = { requests: message.requests, connections: message.connections, inFlight: message.inFlight, logTrouble: message.logTrouble };
         this.noteShortage(worker, message.fdShortage);
+        if (troubleChanged) this.settings.onLogTrouble?.();
         break;
+      }
       case 'leaving':
         this.replaceLeaving(worker);
         break;

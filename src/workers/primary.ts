@@ -13,6 +13,7 @@ import { PROGRESS_EVERY_MS } from '../drain.js';
 import { errors, summary, ChaussetteError } from '../errors.js';
 import type { Engine } from '../lifecycle.js';
 import type { Logger } from '../log.js';
+import { announceLogTrouble } from '../logs/output.js';
 import { onLogReopened } from '../logs/reopen.js';
 import { descriptorOf, interceptAccepted } from '../node-internals.js';
 import type { Options } from '../options.js';
@@ -76,6 +77,7 @@ export class Primary implements Engine {
       sticky: options.sticky && size > 1,
       // A worker logs its own shortage of descriptors; STATUS= is this process's to tell.
       onShortage: (slot, code) => descriptors.elsewhere(`worker ${slot}`, code),
+      onLogTrouble: announceLogTrouble,
     });
     this.pool = pool;
     descriptors.nameSelf('the primary');
@@ -129,6 +131,10 @@ export class Primary implements Engine {
 
   problem(): string | undefined {
     return this.started().problem();
+  }
+
+  logTrouble(): string | undefined {
+    return this.pool?.logTrouble();
   }
 
   reloadingStatus(why: string): string {

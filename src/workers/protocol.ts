@@ -22,6 +22,8 @@ export interface WorkerLoad {
   requests: number;
   connections: number;
   inFlight: number;
+  /** Its log cannot be written now (logs/output.ts's logTrouble): for the primary's STATUS=. */
+  logTrouble?: string | undefined;
 }
 
 export type FromWorker =

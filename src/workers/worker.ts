@@ -9,6 +9,7 @@ import type { Server } from 'node:net';
 import { drainAndClose } from '../in-process.js';
 import { asChaussetteError, errors, ExitCode } from '../errors.js';
 import type { Logger } from '../log.js';
+import { logTrouble } from '../logs/output.js';
 import { reopenLog } from '../logs/reopen.js';
 import { adoptHandle, descriptorOf, startConnectionTracking } from '../node-internals.js';
 import type { Options } from '../options.js';
@@ -110,7 +111,7 @@ export async function runWorker(options: Options, log: Logger, slot: number, sig
       case 'ping': {
         const live = present();
         const fdShortage = descriptors.code();
-        send({ kind: 'pong', requests, connections: openConnections(live), inFlight: requestsInFlight(live), ...(fdShortage ? { fdShortage } : {}) });
+        send({ kind: 'pong', requests, connections: openConnections(live), inFlight: requestsInFlight(live), logTrouble: logTrouble(), ...(fdShortage ? { fdShortage } : {}) });
         break;
       }
       case 'stop':
