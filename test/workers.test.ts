@@ -42,7 +42,7 @@ async function startPool(t: Test, args: string[], env: NodeJS.ProcessEnv = clean
 const waitGone = (pids: number[], what: string) =>
   waitUntil(() => !pids.some(alive), 5000, () => `${what} to exit (alive: ${pids.filter(alive).join(', ')})`);
 
-t.test('--workers 3: every worker takes an even share of new connections', async (t) => {
+t.test('--workers 3: every worker takes a share of new connections', async (t) => {
   const { running, port } = await startPool(t, ['--workers', '3', PID_APP]);
   const workers = pidsIn(running.lines.find((line) => line.msg.startsWith('Using http backend with 3 workers')));
   t.equal(workers.length, 3, 'three workers reported');
@@ -54,7 +54,9 @@ t.test('--workers 3: every worker takes an even share of new connections', async
   for (const answer of answers) counts.set(Number(answer.body), (counts.get(Number(answer.body)) ?? 0) + 1);
   t.comment(`300 new connections over 3 workers: ${[...counts.values()].join(' / ')}`);
   t.same([...counts.keys()].sort(), [...workers].sort(), 'answered by the three workers, never the primary');
-  for (const [pid, count] of counts) t.ok(count >= 80 && count <= 120, `worker ${pid} took ${count} of 300 (a third is 100)`);
+  // The workers accept themselves: the kernel spreads short connections, unevenly at 6 at a time on a
+  // busy machine (148 / 57 / 95 seen), where the primary's hand-over evened them; each still takes a share.
+  for (const [pid, count] of counts) t.ok(count >= 30, `worker ${pid} took ${count} of 300 (a third is 100)`);
   // Its copy of each connection is closed once sent: one left open would hold the connection past its worker.
   const primaryFds = readdirSync(`/proc/${running.child.pid}/fd`).length;
   t.ok(primaryFds < 40, `the primary holds ${primaryFds} fds after handing over 300 connections`);
@@ -369,6 +371,35 @@ t.test('--workers on two sockets from systemd-socket-activate: both are served, 
   for (const port of [web, admin]) {
     const answers = await Promise.all(Array.from({ length: 20 }, () => request({ port, agent: false })));
     t.same(new Set(answers.map((answer) => Number(answer.body))), new Set(workers), `port ${port === web ? 'web' : 'admin'}: both workers answer`);
+  }
+  t.equal(await running.stop(), 0);
+});
+
+t.test('--workers 2 on a socket from systemd: the workers accept on it themselves, and both take a share of keep-alive and of new connections', async (t) => {
+  const port = await freePort();
+  const running = await startChaussette(['--workers', '2', PID_APP], {
+    command: ['/usr/bin/systemd-socket-activate', '-l', `127.0.0.1:${port}`, process.execPath, join(ROOT, 'dist', 'bin.cjs')],
+    waitReady: false,
+  });
+  t.teardown(() => running.stop('SIGKILL'));
+  await waitUntil(() => /Listening on /.test(running.stderr()), 5000, () => `systemd-socket-activate to listen: ${running.stderr()}`, { wake: running.onChange });
+  t.equal((await request({ port, timeoutMs: 15_000 })).status, 200, 'the activating request is answered');
+  const using = await waitForLine(running, (line) => line.msg.startsWith('Using http backend with 2 workers'));
+  t.match(using.msg, /each accepting on the sockets$/);
+  const workers = pidsIn(using);
+  const primary = running.child.pid!;
+  for (const [what, keepAlive, fresh] of [['keep-alive', 8, 0], ['new-connection', 0, 4]] as const) {
+    const load = runLoad({ port }, 4000, keepAlive, fresh);
+    await loadConnected({ port });
+    // Every connection is held by the worker that accepted it; the primary holds the socket only.
+    const holders = new Set(serverConnections(port).flatMap((connection) => connection.pids));
+    t.notOk(holders.has(primary), `${what}: no connection passes through the primary (held by ${[...holders].join(', ')})`);
+    const counts = await load;
+    t.comment(`${what} load: ${counts.ok} answered, per worker ${JSON.stringify(counts.pids)}`);
+    t.equal(counts.failed, 0, `${what}: no request failed (${JSON.stringify(counts.errors)})`);
+    t.same(Object.keys(counts.pids).map(Number).sort(), [...workers].sort(), `${what}: answered by both workers, never the primary`);
+    // Even within a few percent when measured (accepting.ts); a quarter leaves room for a busy machine.
+    for (const pid of workers) t.ok((counts.pids[pid] ?? 0) >= counts.ok / 4, `${what}: worker ${pid} answered ${counts.pids[pid]} of ${counts.ok}`);
   }
   t.equal(await running.stop(), 0);
 });
