@@ -68,7 +68,7 @@ t.test('an accept Node reports as failed: EMFILE or ENFILE is a shortage, anythi
 const LIMIT = 64;
 const HEALTH_APP = join(FIXTURES, 'apps', 'health.mjs');
 const isWarning = (line: LogLine) => line.level === 40 && /out of file descriptors \(EMFILE/i.test(line.msg);
-const isOver = (line: LogLine) => /File descriptors available again after/.test(line.msg);
+const isOver = (line: LogLine) => /file descriptors available again after/i.test(line.msg);
 
 /** `count` connections to `port`, opened at once and held: those the server could not take, it closes. */
 function hold(t: Test, port: number, count: number): Socket[] {
