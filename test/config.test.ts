@@ -97,7 +97,7 @@ t.test('a bad file is one error naming the file, the line and the key', async (t
     ['\n\n\nprot = 80\n', `${FILE} line 4: unknown key "prot" (hint: did you mean "port"?`],
     ['CHAUSSETTE_GRACEFUL_TIMEOUT = 5\n', `${FILE} line 1: unknown key "CHAUSSETTE_GRACEFUL_TIMEOUT" (hint: did you mean "graceful-timeout"?`],
     ['frobnicate = 1\n', `${FILE} line 1: unknown key "frobnicate" (hint: keys are the long options without -- (chaussette --help), and app, args)`],
-    ['# fine\n\n\n\n\n\ngraceful-timeout = soon\n', `${FILE} line 7: graceful-timeout "soon" is not a number of seconds >= 0`],
+    ['# fine\n\n\n\n\n\ngraceful-timeout = soon\n', `${FILE} line 7: graceful-timeout "soon" is not a number of seconds from 0 to 2000000 (about 23 days, as long as Node.js timers go)`],
     ['port = 70000\n', `${FILE} line 1: port "70000" is not a port number (0-65535)`],
     ['reload = maybe\n', `${FILE} line 1: reload "maybe" is not one of 1, true, yes, on, 0, false, no, off`],
     ['log-level = loud\n', `${FILE} line 1: log-level "loud" is not one of fatal, error`],
@@ -280,7 +280,7 @@ t.test('a bad file exits 78 with one line on stderr and no stack trace', async (
   ] as const) {
     const { code, stdout, stderr } = await runToExit([...args], { env });
     t.equal(code, 78, `${how}: exit 78`);
-    t.equal(stderr, `chaussette: ERR_CONFIG: ${file} line 4: graceful-timeout "soon" is not a number of seconds >= 0 (hint: see chaussette --help)\n`, `${how}: exactly that one line`);
+    t.equal(stderr, `chaussette: ERR_CONFIG: ${file} line 4: graceful-timeout "soon" is not a number of seconds from 0 to 2000000 (about 23 days, as long as Node.js timers go) (hint: see chaussette --help)\n`, `${how}: exactly that one line`);
     t.equal(stdout, '', `${how}: nothing served, nothing logged`);
   }
 });

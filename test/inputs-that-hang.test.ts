@@ -1,7 +1,7 @@
 // Inputs that used to hang chaussette or run it out of memory are refused up
-// front, with their one line and exit code: a configuration file or a module
-// that is not a regular file (a FIFO blocks the event loop, /dev/zero never
-// ends), and a LISTEN_FDS larger than the process can hold. Each runs the real
+// front, with their one line and exit code: a configuration file, a module or
+// a certificate that is not a regular file (a FIFO blocks the event loop,
+// /dev/zero never ends), and a LISTEN_FDS larger than the process can hold. Each runs the real
 // CLI with a time bound, so that a hang fails the test instead of stalling it.
 import t, { type Test } from 'tap';
 import { execFileSync } from 'node:child_process';
@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openFileLimit } from '../src/fd-limit.js';
+import { makeCertificates } from './certificates.js';
 import { cleanEnv, CLI, runToExit, type StartOptions } from './helpers.js';
 
 /** Far above the fraction of a second a refusal takes; a hang is killed at it and fails. */
@@ -55,6 +56,14 @@ t.test('an app that is a FIFO is refused before import() blocks the event loop',
 t.test('a --require module that is a FIFO is refused too', async (t) => {
   const fifo = mkfifo(fifoDir(t), 'preload.cjs');
   await refused(t, ['--require', fifo], 78, new RegExp(`^chaussette: ERR_MODULE_NOT_FILE: --require "${fifo}": ${fifo} is a FIFO`));
+});
+
+t.test('a --certfile or --keyfile that is a FIFO or a device is refused, not read', async (t) => {
+  const fifo = mkfifo(fifoDir(t), 'cert.pem');
+  const certs = makeCertificates();
+  t.teardown(() => certs.remove());
+  await refused(t, ['--backend', 'https', '--certfile', fifo, '--keyfile', certs.key], 78, new RegExp(`^chaussette: ERR_TLS_FILE: --certfile ${fifo} cannot be read: it is a FIFO \\(named pipe\\), not a regular file \\(hint: `));
+  await refused(t, ['--backend', 'https', '--certfile', certs.cert, '--keyfile', '/dev/zero'], 78, /^chaussette: ERR_TLS_FILE: --keyfile \/dev\/zero cannot be read: it is a character device, not a regular file/);
 });
 
 // LISTEN_PID must be the pid of the node process: sh sets it to its own, then execs node.

@@ -54,9 +54,10 @@ t.test('--workers 3: every worker takes a share of new connections', async (t) =
   for (const answer of answers) counts.set(Number(answer.body), (counts.get(Number(answer.body)) ?? 0) + 1);
   t.comment(`300 new connections over 3 workers: ${[...counts.values()].join(' / ')}`);
   t.same([...counts.keys()].sort(), [...workers].sort(), 'answered by the three workers, never the primary');
-  // The workers accept themselves: the kernel spreads short connections, unevenly at 6 at a time on a
-  // busy machine (148 / 57 / 95 seen), where the primary's hand-over evened them; each still takes a share.
-  for (const [pid, count] of counts) t.ok(count >= 30, `worker ${pid} took ${count} of 300 (a third is 100)`);
+  // The workers accept themselves: the kernel spreads short connections, unevenly on a busy machine (a
+  // worker the scheduler starves answers later and takes fewer), and the share each worker is told evens
+  // them out; the bound is half a share: what a broken pick (all to one, one left out) misses.
+  for (const [pid, count] of counts) t.ok(count >= 50, `worker ${pid} took ${count} of 300 (a third is 100; at least half that)`);
   // Its copy of each connection is closed once sent: one left open would hold the connection past its worker.
   const primaryFds = readdirSync(`/proc/${running.child.pid}/fd`).length;
   t.ok(primaryFds < 40, `the primary holds ${primaryFds} fds after handing over 300 connections`);
@@ -122,7 +123,7 @@ t.test('a SIGHUP storm: 20 reloads under GET and POST load, keep-alive and new c
   const stormMs = Date.now() - started;
   const last = reloads().at(-1);
   // The last generation answers some of the load before it ends.
-  await waitUntil(() => pidsIn(last).every((pid) => serverConnections(port).some((connection) => connection.pids.includes(pid))), 10_000, 'the last workers to take connections');
+  await waitUntil(() => pidsIn(last).every((pid) => serverConnections(port).some((connection) => connection.pids.includes(pid))), 30_000, 'the last workers to take connections');
   writeFileSync(stopFile, '');
   const [get, post] = await Promise.all([gets, posts]);
   t.comment(`20 reloads in ${stormMs} ms; GET: ${get.sent} sent (${get.keepAlive} keep-alive, ${get.newConnection} new connection), ${get.failed} failed; POST: ${post.sent} sent (${post.keepAlive} keep-alive, ${post.newConnection} new connection), ${post.failed} failed`);

@@ -10,7 +10,6 @@
 // primary accepts and sends each connection (`connection`) instead.
 
 import type { WireError } from '../errors.js';
-import type { ShortageErrno } from '../sockets/fd-shortage.js';
 
 /** Set in a worker's environment (and removed at once): the slot it fills, counted from 1. */
 export const WORKER_VARIABLE = 'CHAUSSETTE_WORKER_SLOT';
@@ -47,8 +46,8 @@ export type FromWorker =
   | { kind: 'relisten' }
   /** It could not start (app not found, threw while loading…); it exits with `exitCode`. */
   | { kind: 'failed'; failure: WireError }
-  /** With its shortage of file descriptors, if it has one now. */
-  | ({ kind: 'pong'; fdShortage?: ShortageErrno } & WorkerLoad)
+  /** With its shortage of file descriptors (sockets/fd-shortage.ts's errno), if it has one now. */
+  | ({ kind: 'pong'; fdShortage?: 'EMFILE' | 'ENFILE' } & WorkerLoad)
   /** It is going away by itself (the app threw outside any request): send it nothing more, replace it. */
   | { kind: 'leaving' };
 
