@@ -58,9 +58,9 @@ t.test('--workers 3: every worker takes a share of new connections', async (t) =
   // worker the scheduler starves answers later and takes fewer), and the share each worker is told evens
   // them out; the bound is half a share: what a broken pick (all to one, one left out) misses.
   for (const [pid, count] of counts) t.ok(count >= 50, `worker ${pid} took ${count} of 300 (a third is 100; at least half that)`);
-  // Its copy of each connection is closed once sent: one left open would hold the connection past its worker.
+  // The workers accept, so the primary holds no connection: one held there would outlive its worker.
   const primaryFds = readdirSync(`/proc/${running.child.pid}/fd`).length;
-  t.ok(primaryFds < 40, `the primary holds ${primaryFds} fds after handing over 300 connections`);
+  t.ok(primaryFds < 40, `the primary holds ${primaryFds} fds after 300 connections`);
   t.equal(await running.stop(), 0);
   // Each worker's last count reaches the primary before it exits, and a worker gone is counted once.
   const stopped = running.lines.find((line) => line.msg.startsWith('Stopped after'));
