@@ -19,8 +19,9 @@
 // new connections, 6 at a time, over 3 workers, two busy workers held 3 or
 // fewer each, never above their share, and won every accept (a running
 // process reaches accept() before a sleeping one is woken): 151 / 149 / 0.
-// So what a worker weighs against its share is the connections it holds plus
-// those it accepted in the last ACCEPT_WINDOW_MS.
+// So what a worker weighs against its share is the connections it holds, or
+// those it accepted in the last ACCEPT_WINDOW_MS if more (a connection
+// just accepted is both: counted once).
 
 import { ServerResponse } from 'node:http';
 import type { Server, Socket } from 'node:net';
@@ -153,9 +154,9 @@ export class Accepting {
     return this.settings.servers().reduce((sum, server) => sum + connectionCount(server), 0);
   }
 
-  /** What weighs against its share: connections open, and those accepted lately (short ones are gone already). */
+  /** What weighs against its share: connections open, or those accepted lately if more (short ones are gone already). */
   load(): number {
-    return this.open() + this.recent.count();
+    return Math.max(this.open(), this.recent.count());
   }
 
   private pause(): void {
@@ -183,7 +184,7 @@ export class Accepting {
   private report(): void {
     const open = this.open();
     const accepted = this.recent.count();
-    const load = open + accepted;
+    const load = Math.max(open, accepted);
     if (load === this.reported) return;
     this.reported = load;
     this.settings.send({ kind: 'load', connections: open, accepted });

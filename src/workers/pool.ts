@@ -385,7 +385,7 @@ export class WorkerPool {
   private rebalance(): void {
     if (!this.settings.sockets) return;
     const ready = this.slots.filter((worker): worker is Worker => worker?.state === 'ready');
-    const most = ready.length > 1 ? mostPerWorker(ready.map((worker) => worker.load.connections + worker.recentAccepts)) : null;
+    const most = ready.length > 1 ? mostPerWorker(ready.map((worker) => Math.max(worker.load.connections, worker.recentAccepts))) : null;
     if (most === this.most) return;
     this.most = most;
     for (const worker of ready) this.send(worker, { kind: 'share', most });
