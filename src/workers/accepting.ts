@@ -31,8 +31,14 @@ import type { FromWorker } from './protocol.js';
 /** How often a worker reports a changed count and, stopped above its share, looks for room again. */
 export const LOAD_EVERY_MS = 20;
 
-/** Accepts this recent weigh against a worker's share, as connections held do (5 reports). */
-export const ACCEPT_WINDOW_MS = 5 * LOAD_EVERY_MS;
+/**
+ * Accepts this recent weigh against a worker's share, as connections held do
+ * (25 reports): long enough for counts well above the share's margin of
+ * one. With 100 ms, 300 new connections in about 3 s gave two busy workers
+ * about 5 each per window, exactly their share (mean 3.3: at most 5), never
+ * above it, and the third took 0 of 300 in 2 runs of 9.
+ */
+export const ACCEPT_WINDOW_MS = 25 * LOAD_EVERY_MS;
 
 /** Accepts counted per report interval, over the last ACCEPT_WINDOW_MS. */
 export class RecentAccepts {
