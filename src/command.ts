@@ -68,6 +68,7 @@ export async function run(argv: string[], signals: SignalTable, slot: number | u
     log = await createLogger(options.logLevel, options.logOutput);
     signals.setLogger(log);
     if (slot !== undefined) return void (await runWorker(options, log.child({ worker: slot }), slot, signals));
+    if (notifier.failure) throw notifier.failure;
     if (notifier.report) log[notifier.report.level](notifier.report.message);
     signals.bind({ reopenLog: () => reopenLog(log!) });
     isPool = options.workers > 0 || options.reload;
