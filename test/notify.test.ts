@@ -133,7 +133,7 @@ t.test('without the addon: systemd-notify carries the messages, and says so once
   await receiver.waitFor('WATCHDOG', '1');
   const reports = running.lines.filter((line) => /Notifying systemd/.test(line.msg));
   t.equal(reports.length, 1, 'the transport is logged once');
-  t.match(reports[0]?.msg, /through \/\S*systemd-notify, one process per message, because the sd-notify addon did not load \(.*sd-notify.*\); this needs NotifyAccess=all/);
+  t.match(reports[0]?.msg, /through \/\S*systemd-notify, one process per message, because the sd-notify addon did not load \(.*sd-notify.*\); (this needs NotifyAccess=all|systemd takes its messages: chaussette has CAP_SYS_ADMIN)/);
   t.equal(reports[0]?.level, 40, 'as a warning: the unit needs NotifyAccess=all');
   const before = receiver.messages.length;
   running.child.kill('SIGTERM');
@@ -160,6 +160,49 @@ function addonOfThisAbi(): string {
   const prebuilt = join(ROOT, 'dist', 'addons', `abi${process.versions.modules}`, 'sd_notify.node');
   return existsSync(prebuilt) ? prebuilt : join(ROOT, 'node_modules', 'sd-notify', 'build', 'Release', 'notify.node');
 }
+
+t.test('NotifyAccess: the unit from /proc/self/cgroup, systemd asked, and the verdict on systemd-notify', async (t) => {
+  const { askNotifyAccess, hasSysAdmin, serviceUnitFromCgroup, systemdNotifyVerdict } = await import('../src/systemd/notify-access.js');
+  t.same(serviceUnitFromCgroup('0::/system.slice/system-chaussette.slice/chaussette@app.service\n'), { name: 'chaussette@app.service', user: false });
+  t.same(serviceUnitFromCgroup('0::/system.slice/app.service/payload\n'), { name: 'app.service', user: false }, 'a Delegate= subgroup');
+  t.same(serviceUnitFromCgroup('0::/user.slice/user-1000.slice/user@1000.service/app.slice/web.service\n'), { name: 'web.service', user: true });
+  t.same(serviceUnitFromCgroup('12:pids:/x\n1:name=systemd:/system.slice/legacy.service\n'), { name: 'legacy.service', user: false }, 'cgroup v1');
+  t.equal(serviceUnitFromCgroup('0::/user.slice/user-0.slice/session-3.scope\n'), undefined, 'a login session');
+  t.equal(serviceUnitFromCgroup('0::/\n'), undefined, 'a container without systemd');
+
+  t.equal(hasSysAdmin('CapEff:\t000001ffffffffff\n'), true, 'root');
+  t.equal(hasSysAdmin('CapEff:\t0000000000000000\n'), false, 'a DynamicUser');
+  t.equal(hasSysAdmin('CapEff:\t0000000000200000\n'), true, 'CAP_SYS_ADMIN alone');
+
+  t.equal(systemdNotifyVerdict('all', false, true), 'accepted');
+  t.equal(systemdNotifyVerdict('main', false, true), 'refused');
+  t.equal(systemdNotifyVerdict('exec', false, true), 'refused');
+  t.equal(systemdNotifyVerdict('main', true, true), 'accepted', 'systemd-notify sends in its parent\'s name');
+  t.equal(systemdNotifyVerdict(undefined, false, true), 'refused', 'a service systemd would not describe: no bet on the fallback');
+  t.equal(systemdNotifyVerdict(undefined, true, true), 'accepted');
+  t.equal(systemdNotifyVerdict(undefined, false, false), 'unknown', 'not under systemd (a test receiver, another manager)');
+
+  const asked: string[][] = [];
+  const answer = await askNotifyAccess('0::/user.slice/user-1000.slice/user@1000.service/app.slice/web.service\n', async (file, args) => {
+    asked.push([file, ...args]);
+    return 'main\n';
+  });
+  t.same(asked, [['systemctl', '--user', 'show', '--property=NotifyAccess', '--value', 'web.service']]);
+  t.same(answer, { unit: { name: 'web.service', user: true }, access: 'main', why: undefined });
+  const failed = await askNotifyAccess('0::/system.slice/a.service\n', async () => {
+    throw new Error('Failed to connect to bus: No such file or directory');
+  });
+  t.equal(failed.access, undefined);
+  t.equal(failed.why, 'systemctl show --property=NotifyAccess --value a.service failed: Failed to connect to bus: No such file or directory');
+  t.equal((await askNotifyAccess('0::/\n', async () => t.fail('not asked') as never)).why, 'this process is not in a systemd service');
+  t.same(await askNotifyAccess('0::/system.slice/a.service\n', async () => t.fail('not asked') as never, 'all'), { unit: { name: 'a.service', user: false }, access: 'all', why: undefined }, 'CHAUSSETTE_NOTIFY_ACCESS says');
+});
+
+t.test('wholeReason: every line of a reason, on one line', async (t) => {
+  const { wholeReason } = await import('../src/systemd/notify.js');
+  const error = Object.assign(new Error("The module '/x/notify.node'\nwas compiled against a different Node.js version using\nNODE_MODULE_VERSION 115."), { code: 'ERR_DLOPEN_FAILED' });
+  t.equal(wholeReason(error), "ERR_DLOPEN_FAILED: The module '/x/notify.node' was compiled against a different Node.js version using NODE_MODULE_VERSION 115.");
+});
 
 t.test('the prebuilt addon for this ABI is the one loaded, without the sd-notify package', async (t) => {
   const install = installWithoutAddon(t);

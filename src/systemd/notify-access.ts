@@ -8,6 +8,10 @@
 //     kernel allows only with CAP_SYS_ADMIN (root, with a full bounding set).
 // The unit's NotifyAccess is systemd's to say: `systemctl show`, for the unit
 // that /proc/self/cgroup names (a service's processes live in its cgroup).
+// From a DynamicUser= service D-Bus refuses systemctl ("Transport endpoint is
+// not connected", seen on Debian 12): there the unit's author says it with
+// Environment=CHAUSSETTE_NOTIFY_ACCESS=all, and without it chaussette does
+// not bet the start on systemd-notify.
 
 import { describeError } from '../errors.js';
 
@@ -45,18 +49,22 @@ export function hasSysAdmin(statusFile: string): boolean {
 
 export type Verdict = 'accepted' | 'refused' | 'unknown';
 
-/** Would systemd take systemd-notify's messages? `access` undefined: systemd could not be asked. */
-export function systemdNotifyVerdict(access: string | undefined, canSendAsParent: boolean): Verdict {
+/**
+ * Would systemd take systemd-notify's messages? `access` undefined: systemd
+ * could not be asked (from a DynamicUser= service, D-Bus refuses systemctl).
+ * Then, inside a service, only the privilege to send in our name makes sure.
+ */
+export function systemdNotifyVerdict(access: string | undefined, canSendAsParent: boolean, inService: boolean): Verdict {
+  if (canSendAsParent && access !== 'none') return 'accepted';
   switch (access) {
     case 'all':
       return 'accepted';
     case 'main':
     case 'exec':
-      return canSendAsParent ? 'accepted' : 'refused';
     case 'none':
       return 'refused';
     default:
-      return 'unknown';
+      return inService ? 'refused' : 'unknown';
   }
 }
 
@@ -73,8 +81,14 @@ export type RunProgram = (file: string, args: string[], timeoutMs: number) => Pr
 const SYSTEMCTL_TIMEOUT_MS = 5000;
 
 /** Asks systemd for the NotifyAccess= of the unit this process runs in. */
-export async function askNotifyAccess(cgroupFile: string | undefined, run: RunProgram): Promise<AccessAnswer> {
+/**
+ * The NotifyAccess= of the unit this process runs in: as CHAUSSETTE_NOTIFY_ACCESS
+ * says (the unit's author repeating it, where systemd cannot be asked), else
+ * as systemd answers.
+ */
+export async function askNotifyAccess(cgroupFile: string | undefined, run: RunProgram, declared?: string): Promise<AccessAnswer> {
   const unit = cgroupFile === undefined ? undefined : serviceUnitFromCgroup(cgroupFile);
+  if (declared && /^(none|main|exec|all)$/.test(declared)) return { unit, access: declared, why: undefined };
   if (!unit) return { unit, access: undefined, why: 'this process is not in a systemd service' };
   const args = [...(unit.user ? ['--user'] : []), 'show', '--property=NotifyAccess', '--value', unit.name];
   try {

@@ -118,17 +118,21 @@ export async function createNotifier(env: NodeJS.ProcessEnv, warn: (message: str
     };
   }
 
-  const answer = await askNotifyAccess(readOptional('/proc/self/cgroup'), runProgram);
-  const verdict = systemdNotifyVerdict(answer.access, hasSysAdmin(readOptional('/proc/self/status') ?? ''));
+  const answer = await askNotifyAccess(readOptional('/proc/self/cgroup'), runProgram, env.CHAUSSETTE_NOTIFY_ACCESS);
+  const verdict = systemdNotifyVerdict(answer.access, hasSysAdmin(readOptional('/proc/self/status') ?? ''), answer.unit !== undefined);
   if (verdict === 'refused') {
-    const failure = errors.notifyRefused(answer.unit!.name, answer.access!, abi, addonProblem, resolve(addonDirectory, '..', '..'));
+    const unit = answer.unit?.name ?? 'the unit';
+    const access = answer.access ? `${unit} has NotifyAccess=${answer.access}` : `${unit}'s NotifyAccess= is unknown (${answer.why})`;
+    const failure = errors.notifyRefused(unit, access, abi, addonProblem, resolve(addonDirectory, '..', '..'));
     return { ...silent, transport: 'refused', report: { level: 'error', message: failure.oneLine() }, failure };
   }
   // Loaded here, not at the top: child_process costs every start a few ms, and only this fallback needs it.
   const { spawn } = await importOnDemand<typeof import('node:child_process')>('node:child_process');
   const access =
     verdict === 'accepted'
-      ? `systemd takes its messages: ${answer.unit!.name} has NotifyAccess=${answer.access}`
+      ? answer.access === 'all'
+        ? `systemd takes its messages: ${answer.unit?.name ?? 'the unit'} has NotifyAccess=all`
+        : 'systemd takes its messages: chaussette has CAP_SYS_ADMIN, so systemd-notify sends them in its name'
       : `this needs NotifyAccess=all in the service unit (systemd could not be asked: ${answer.why})`;
   return systemdNotifyTransport(spawn, program, socket, addonProblem, access, warn);
 }

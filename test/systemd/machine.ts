@@ -72,7 +72,8 @@ export async function bootMachine(options: BootOptions = {}): Promise<Machine> {
     // Writes go to a tmpfs: the cached tree stays pristine, every boot is clean.
     '--volatile=overlay',
     '--console=read-only', '--private-network',
-    '--bind-ro=/usr/bin/node',
+    // The Node running the tests (the CI matrix runs each major), as the guest's /usr/bin/node.
+    `--bind-ro=${escapeBind(process.execPath)}:/usr/bin/node`,
     ...(options.binds ?? []).map((b) => `--bind${b.readOnly ? '-ro' : ''}=${escapeBind(b.host)}:${escapeBind(b.guest)}`),
     '--boot',
   ];
