@@ -273,6 +273,7 @@ async function startServer(scenario, name, ctx) {
   // and a Ctrl-C in the terminal does not race our own cleanup.
   const child = spawn(ACTIVATE, ['-l', `127.0.0.1:${port}`, ...cmd], {
     cwd: ROOT,
+    env: { ...process.env, ...spec.env?.(ctx) },
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -642,6 +643,10 @@ function estimatedSeconds(names) {
     const scenario = SCENARIOS[name];
     const servers = scenario.order.length;
     total += config.rounds * servers * (config.warmup + scenario.modes.length * config.seconds + 3);
+    if (scenario.startup === 'cold') {
+      total += config.cold * servers * 1.5;
+      continue;
+    }
     if (scenario.startup) total += config.cold * servers * 1.5 + config.rss * servers * 3;
   }
   return total;
@@ -686,11 +691,17 @@ async function main() {
         result.timeWait = await waitForQuietTcpTable();
         log(`${name}: cold start:`);
         result.cold = await measureColdStart(scenario, ctx);
-        log(`${name}: idle RSS:`);
-        result.rss = await measureIdleRss(scenario, ctx);
       }
-      log(`${name}: load (alternating rounds):`);
-      Object.assign(result, await measureLoad(scenario, ctx));
+      if (scenario.startup === 'cold') {
+        Object.assign(result, { rounds: [], accessChecks: [] });
+      } else {
+        if (scenario.startup) {
+          log(`${name}: idle RSS:`);
+          result.rss = await measureIdleRss(scenario, ctx);
+        }
+        log(`${name}: load (alternating rounds):`);
+        Object.assign(result, await measureLoad(scenario, ctx));
+      }
     }
     const comparisons = result.unavailable ? [] : summarize(scenario, result);
     reports.push({ name, scenario, result, comparisons, startedAt });

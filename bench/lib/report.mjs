@@ -128,6 +128,7 @@ export function clientLine(scenario, config) {
   const client = scenario.client === 'h2load'
     ? `h2load -t${config.threads} -c${config.connections} -m${config.h2Streams} -n<req/s of the warm-up x ${config.seconds} s> (${scenario.protocol})`
     : `wrk -t${config.threads} -c${config.connections} -d${config.seconds}s${scenario.protocol === 'https' ? ' over https' : ''}`;
+  if (scenario.startup === 'cold') return `cold start x${config.cold}, the servers taking turns; medians`;
   const extra = scenario.startup ? `; cold start x${config.cold}; idle RSS x${config.rss}` : '';
   return `${client}, ${config.rounds} alternating rounds${extra}; medians`;
 }
@@ -171,6 +172,28 @@ export function scenarioReport(name, scenario, result, comparisons, config) {
   if (goals > 0) out.push(`${met} of ${goals} goals met (ratio = ${comparisons.length > 1 ? 'first / second' : `${scenario.order[1]} / ${scenario.order[0]}`})`);
 
   const modes = scenario.modes;
+  if (modes.length > 0) out.push(...loadDetails(scenario, result));
+  for (const server of scenario.startup ? scenario.order : []) {
+    out.push(`\ncold start ${server} (ms): ${valuesOf(result.cold ?? [], server, 'ms').map(fmtMs).join(' ')}`);
+    if (result.rss) out.push(`idle RSS ${server} (MB): ${valuesOf(result.rss, server, 'mb').map(fmtTenths).join(' ')}`);
+  }
+  if (result.accessChecks.length > 0) {
+    const bad = result.accessChecks.filter((c) => !c.ok);
+    out.push(`\naccess log check (lines with GET and 200 / requests served, after exit): ${result.accessChecks.map((c) => `${c.server} ${c.lines}/${c.requests}`).join(', ')}`);
+    out.push(bad.length === 0 ? '  every log held a line per request (none when off)' : `  FAILED for ${bad.map((c) => `${c.server} round ${c.round}`).join(', ')}: those figures do not measure a working access log`);
+  }
+  return out.join('\n');
+}
+
+/**
+ * Every round's figures and errors, and the spread over rounds.
+ * @param {Scenario} scenario
+ * @param {Measured} result
+ * @returns {string[]}
+ */
+function loadDetails(scenario, result) {
+  const modes = scenario.modes;
+  const out = [];
   out.push('\nper round (req/s, p99 ms):');
   out.push(
     table([
@@ -196,16 +219,7 @@ export function scenarioReport(name, scenario, result, comparisons, config) {
       out.push(`  ${mode} ${field}: ${spread.join(', ')}`);
     }
   }
-  for (const server of scenario.startup ? scenario.order : []) {
-    out.push(`\ncold start ${server} (ms): ${valuesOf(result.cold ?? [], server, 'ms').map(fmtMs).join(' ')}`);
-    out.push(`idle RSS ${server} (MB): ${valuesOf(result.rss ?? [], server, 'mb').map(fmtTenths).join(' ')}`);
-  }
-  if (result.accessChecks.length > 0) {
-    const bad = result.accessChecks.filter((c) => !c.ok);
-    out.push(`\naccess log check (lines with GET and 200 / requests served, after exit): ${result.accessChecks.map((c) => `${c.server} ${c.lines}/${c.requests}`).join(', ')}`);
-    out.push(bad.length === 0 ? '  every log held a line per request (none when off)' : `  FAILED for ${bad.map((c) => `${c.server} round ${c.round}`).join(', ')}: those figures do not measure a working access log`);
-  }
-  return out.join('\n');
+  return out;
 }
 
 /**
