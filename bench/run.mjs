@@ -37,7 +37,7 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { countAccessLines, countTimeWait, cpuTicksFromStat, parseH2load, parseWrk, processGroupFromStat, vmRssKb } from './lib/parse.mjs';
+import { countAccessLines, countTimeWait, cpuNsFromSchedstat, cpuTicksFromStat, parseH2load, parseWrk, processGroupFromStat, vmRssKb } from './lib/parse.mjs';
 import { fmtMs, fmtRps, scenarioRecord, scenarioReport, summarize } from './lib/report.mjs';
 import { CHAUSSETTE, MODES, SCENARIOS, selectScenarios } from './lib/scenarios.mjs';
 import { accessLogCheck, cpuUsPerRequest, median, valuesOf } from './lib/stats.mjs';
@@ -516,14 +516,30 @@ async function measureColdStart(scenario, ctx) {
         const status = await get(server.port, 15_000, server.protocol);
         const ms = performance.now() - start;
         if (status !== 200) throw new Error(`${name}: cold start answered ${status}`);
-        samples.push({ run: i, server: name, ms });
+        samples.push({ run: i, server: name, ms, cpuMs: startupCpuMs(server) });
       } finally {
         await stopServer(server);
       }
     }
   }
   log(`  cold start medians: ${scenario.order.map((n) => `${n} ${fmtMs(median(valuesOf(samples, n, 'ms')))} ms`).join(', ')}`);
+  log(`  CPU time to the first answer, medians: ${scenario.order.map((n) => `${n} ${fmtMs(median(valuesOf(samples, n, 'cpuMs')))} ms`).join(', ')}`);
   return samples;
+}
+
+// The CPU time a server has used so far, all its threads (V8 compiles and
+// collects on helper threads): on a busy machine the wall clock of a cold
+// start mostly measures the others' load, its CPU time does not.
+function startupCpuMs(server) {
+  let ns = 0;
+  for (const tid of readdirSync(`/proc/${server.pid}/task`)) {
+    try {
+      ns += cpuNsFromSchedstat(readFileSync(`/proc/${server.pid}/task/${tid}/schedstat`, 'utf8')) ?? 0;
+    } catch {
+      // a thread that ended meanwhile
+    }
+  }
+  return ns / 1e6;
 }
 
 // Idle RSS: a server that has served a few requests and then sat idle ~1 s.
