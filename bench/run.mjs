@@ -37,7 +37,7 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { countAccessLines, countTimeWait, cpuTicksFromStat, parseH2load, parseWrk, processGroupFromStat, vmRssKb } from './lib/parse.mjs';
+import { countAccessLines, countTimeWait, cpuNsFromSchedstat, cpuTicksFromStat, parseH2load, parseWrk, processGroupFromStat, vmRssKb } from './lib/parse.mjs';
 import { fmtMs, fmtRps, scenarioRecord, scenarioReport, summarize } from './lib/report.mjs';
 import { CHAUSSETTE, MODES, SCENARIOS, selectScenarios } from './lib/scenarios.mjs';
 import { accessLogCheck, cpuUsPerRequest, median, valuesOf } from './lib/stats.mjs';
@@ -273,6 +273,7 @@ async function startServer(scenario, name, ctx) {
   // and a Ctrl-C in the terminal does not race our own cleanup.
   const child = spawn(ACTIVATE, ['-l', `127.0.0.1:${port}`, ...cmd], {
     cwd: ROOT,
+    env: { ...process.env, ...spec.env?.(ctx) },
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -515,14 +516,30 @@ async function measureColdStart(scenario, ctx) {
         const status = await get(server.port, 15_000, server.protocol);
         const ms = performance.now() - start;
         if (status !== 200) throw new Error(`${name}: cold start answered ${status}`);
-        samples.push({ run: i, server: name, ms });
+        samples.push({ run: i, server: name, ms, cpuMs: startupCpuMs(server) });
       } finally {
         await stopServer(server);
       }
     }
   }
   log(`  cold start medians: ${scenario.order.map((n) => `${n} ${fmtMs(median(valuesOf(samples, n, 'ms')))} ms`).join(', ')}`);
+  log(`  CPU time to the first answer, medians: ${scenario.order.map((n) => `${n} ${fmtMs(median(valuesOf(samples, n, 'cpuMs')))} ms`).join(', ')}`);
   return samples;
+}
+
+// The CPU time a server has used so far, all its threads (V8 compiles and
+// collects on helper threads): on a busy machine the wall clock of a cold
+// start mostly measures the others' load, its CPU time does not.
+function startupCpuMs(server) {
+  let ns = 0;
+  for (const tid of readdirSync(`/proc/${server.pid}/task`)) {
+    try {
+      ns += cpuNsFromSchedstat(readFileSync(`/proc/${server.pid}/task/${tid}/schedstat`, 'utf8')) ?? 0;
+    } catch {
+      // a thread that ended meanwhile
+    }
+  }
+  return ns / 1e6;
 }
 
 // Idle RSS: a server that has served a few requests and then sat idle ~1 s.
@@ -642,6 +659,10 @@ function estimatedSeconds(names) {
     const scenario = SCENARIOS[name];
     const servers = scenario.order.length;
     total += config.rounds * servers * (config.warmup + scenario.modes.length * config.seconds + 3);
+    if (scenario.startup === 'cold') {
+      total += config.cold * servers * 1.5;
+      continue;
+    }
     if (scenario.startup) total += config.cold * servers * 1.5 + config.rss * servers * 3;
   }
   return total;
@@ -686,11 +707,17 @@ async function main() {
         result.timeWait = await waitForQuietTcpTable();
         log(`${name}: cold start:`);
         result.cold = await measureColdStart(scenario, ctx);
-        log(`${name}: idle RSS:`);
-        result.rss = await measureIdleRss(scenario, ctx);
       }
-      log(`${name}: load (alternating rounds):`);
-      Object.assign(result, await measureLoad(scenario, ctx));
+      if (scenario.startup === 'cold') {
+        Object.assign(result, { rounds: [], accessChecks: [] });
+      } else {
+        if (scenario.startup) {
+          log(`${name}: idle RSS:`);
+          result.rss = await measureIdleRss(scenario, ctx);
+        }
+        log(`${name}: load (alternating rounds):`);
+        Object.assign(result, await measureLoad(scenario, ctx));
+      }
     }
     const comparisons = result.unavailable ? [] : summarize(scenario, result);
     reports.push({ name, scenario, result, comparisons, startedAt });

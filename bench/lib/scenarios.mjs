@@ -20,6 +20,7 @@ export const CHAUSSETTE = 'dist/bin.cjs';
  * @property {(ctx: ServerContext) => (string | undefined)[]} args its arguments; what ctx lacks is a scenario's mistake
  * @property {boolean} [logFile] gets a fresh log file per instance (ctx.logFile)
  * @property {boolean} [accessLines] its log file must hold a line per request
+ * @property {(ctx: ServerContext) => Record<string, string>} [env] variables added to the bench's environment
  */
 /** @typedef {{ subject: string, reference: string, goals: Goals }} Comparison */
 /**
@@ -31,7 +32,7 @@ export const CHAUSSETTE = 'dist/bin.cjs';
  * @property {Record<string, ServerSpec>} servers
  * @property {string[]} order the servers' turns, reference first
  * @property {Comparison[]} comparisons
- * @property {boolean} [startup] cold start and idle RSS too
+ * @property {true | 'cold'} [startup] cold start and idle RSS too; 'cold': cold start only, no load
  * @property {string} [requiresFlag] a flag chaussette's --help must list, or the scenario is not available
  */
 
@@ -130,6 +131,26 @@ const accessLog = (format) => ({
 
 /** @type {Record<string, Scenario>} */
 export const SCENARIOS = {
+  // Each chaussette with a compile cache of its own in the run's directory:
+  // its first start writes it (at exit), the others read it.
+  'cold-start': {
+    title: 'cold start of chaussette with and without its compile cache, vs bare node:http, on fd 3 from systemd-socket-activate',
+    client: 'wrk',
+    protocol: 'http',
+    modes: [],
+    servers: {
+      bare: bareHttp,
+      cached: { ...chaussette('chaussette, compile cache', () => []), env: (ctx) => ({ NODE_COMPILE_CACHE: `${ctx.tmp}/compile-cache` }) },
+      uncached: { ...chaussette('chaussette, no compile cache', () => []), env: () => ({ NODE_DISABLE_COMPILE_CACHE: '1' }) },
+    },
+    order: ['bare', 'cached', 'uncached'],
+    comparisons: [
+      { subject: 'cached', reference: 'bare', goals: pickGoals(HTTP_GOALS, /^coldStart/) },
+      { subject: 'uncached', reference: 'bare', goals: {} },
+      { subject: 'cached', reference: 'uncached', goals: {} },
+    ],
+    startup: 'cold',
+  },
   http: {
     title: 'chaussette vs bare node:http, hello app on fd 3 from systemd-socket-activate',
     client: 'wrk',
