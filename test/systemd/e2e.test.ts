@@ -150,6 +150,22 @@ t.test('restart ×3 and stop/start under load: no request fails, none resent', a
   t.ok(Object.keys(counts.pids).length >= 5, 'five processes took turns: three restarts and a stop/start happened');
 });
 
+t.test("the compile cache lives in the unit's CacheDirectory=, which restarts keep (PrivateTmp= empties /tmp)", async (t) => {
+  // The guest runs the host's /usr/bin/node, whichever Node runs this suite.
+  const node = (await sh('node -p process.versions.node')).trim();
+  const [major, minor] = node.split('.').map(Number) as [number, number];
+  t.match(await sh('systemctl show -p CacheDirectory chaussette@app.service'), /CacheDirectory=chaussette\/app/);
+  // Written at the latest by the processes the restarts above stopped.
+  const files = (await sh('find /var/cache/private/chaussette/app/node-compile-cache -type f -printf "%P %u %m\\n"')).trim().split('\n');
+  t.comment(`compile cache of chaussette@app: ${files.join(', ')}`);
+  if (major > 22 || (major === 22 && minor >= 8)) {
+    // Node's own cache: a directory per Node version and flags, a file per module (the bundle and the app).
+    t.ok(files.filter((line) => line.startsWith(`v${node}-`)).length >= 2, 'the bundle and the app module');
+  } else {
+    t.match(files.join('\n'), /^chaussette-v[\d.]+-[0-9a-f]{8}\.v8cache \S+ 600$/m, "the bundle's V8 cache, readable by its owner only");
+  }
+});
+
 t.test('--workers: systemctl reload under load replaces every worker; the main PID stays, no request fails', async (t) => {
   await machine.writeFile('/etc/chaussette/pool.env', `CHAUSSETTE_APP=${APPS}/pid.mjs\nCHAUSSETTE_WORKERS=2\n`);
   await sh('systemctl start chaussette@pool.socket');
