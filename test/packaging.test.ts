@@ -274,6 +274,8 @@ t.test('installed with apt under a real systemd, then purged', async (t) => {
     await sh(`${APT} install -y --reinstall chaussette`, 120_000);
     const answer = JSON.parse(await sh('curl -sS --max-time 10 --unix-socket /run/chaussette/app.sock http://app/')) as { pid: number };
     t.not(String(answer.pid), firstPid, 'a new process answers');
+    // The stopped one left its compile cache (at its exit at the latest) where purge must find it.
+    t.not((await sh('ls /var/cache/private/chaussette/app/node-compile-cache')).trim(), '', "a compile cache in the instance's CacheDirectory=");
     t.equal((await sh('systemctl is-active chaussette@app.socket chaussette@app.service chaussette@example.socket')).trim(), 'active\nactive\nactive');
   });
 
@@ -289,9 +291,9 @@ t.test('installed with apt under a real systemd, then purged', async (t) => {
     const leftovers = await sh(
       'for p in /usr/lib/chaussette /usr/bin/chaussette /lib/systemd/system/chaussette@.service /lib/systemd/system/chaussette@.socket ' +
         '/usr/share/man/man1/chaussette.1.gz /etc/chaussette/example.env /run/chaussette/app.sock /run/chaussette/example.sock ' +
-        '/etc/systemd/system/sockets.target.wants/chaussette@example.socket; do [ -e "$p" ] || [ -L "$p" ] && echo "$p"; done; true',
+        '/etc/systemd/system/sockets.target.wants/chaussette@example.socket /var/cache/chaussette /var/cache/private/chaussette; do [ -e "$p" ] || [ -L "$p" ] && echo "$p"; done; true',
     );
-    t.equal(leftovers.trim(), '', 'the package files, its conffile, the sockets and the enablement link are gone');
+    t.equal(leftovers.trim(), '', 'the package files, its conffile, the sockets, the enablement link and the compile caches are gone');
     t.equal((await sh('cat /etc/chaussette/app.env')).trim().split('\n')[0], 'CHAUSSETTE_APP=/srv/app/server.mjs', "the administrator's own instance file stays");
     const refused = await machine.exec('curl -sS --max-time 5 --unix-socket /run/chaussette/app.sock http://app/');
     t.not(refused.code, 0, 'nothing answers on the old socket');
