@@ -38,6 +38,9 @@ export interface Bundle {
 
 type Env = Record<string, string | undefined>;
 
+/** The variables read here (man chaussette, ENVIRONMENT). */
+export const COMPILE_CACHE_VARIABLES = ['NODE_COMPILE_CACHE', 'NODE_DISABLE_COMPILE_CACHE', 'CACHE_DIRECTORY'];
+
 /** Node's compileCacheStatus values (module.constants), for the versions that have them. */
 interface EnableResult {
   status: number;
