@@ -12,12 +12,19 @@
 //   access-log  chaussette --access-log common and json vs --access-log off
 //               (and vs bare node:http): wrk; "not available" when the
 //               build has no --access-log
+//   module      chaussette serving a user module (bench/apps/hello.cjs, .mjs)
+//               vs bare node:http importing the same module (bench/bare-module.mjs),
+//               the built-in hello app beside; A/A control: wrk; cold start; idle RSS
+//   workers     chaussette --workers N, N bare processes on one fd, node:cluster
+//               with N workers, vs one bare process and one chaussette; A/A
+//               control: wrk, CPU of every process, the split; cold start
 //
 //   node bench/run.mjs          (or: npm run bench)
+//   npm run bench -- workers module               (scenarios named on the command line)
 //   BENCH_ONLY=https,http2 node bench/run.mjs     (http2 = h2 + h2c)
 //
 // Env: BENCH_ONLY (all), BENCH_ROUNDS (3), BENCH_SECONDS (5), BENCH_WARMUP (1),
-// BENCH_COLD (15), BENCH_RSS (5), BENCH_H2_STREAMS (10). Results go to
+// BENCH_COLD (15), BENCH_RSS (5), BENCH_H2_STREAMS (10), BENCH_WORKERS (2). Results go to
 // bench/results.json, one entry per scenario; a run of a subset replaces
 // only the entries of the scenarios it ran.
 //
@@ -28,7 +35,7 @@
 // tested by test/bench-*.test.ts.
 
 import { execFile, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { connect as http2Connect } from 'node:http2';
 import { request as httpsRequest } from 'node:https';
@@ -37,10 +44,10 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { countAccessLines, countTimeWait, cpuNsFromSchedstat, cpuTicksFromStat, parseH2load, parseWrk, processGroupFromStat, vmRssKb } from './lib/parse.mjs';
+import { countAccessLines, countTimeWait, cpuNsFromSchedstat, groupCpuTicks, parseCounts, parseH2load, parseWrk, processGroupFromStat, vmRssKb } from './lib/parse.mjs';
 import { fmtMs, fmtRps, scenarioRecord, scenarioReport, summarize } from './lib/report.mjs';
 import { CHAUSSETTE, MODES, SCENARIOS, selectScenarios } from './lib/scenarios.mjs';
-import { accessLogCheck, cpuUsPerRequest, median, valuesOf } from './lib/stats.mjs';
+import { accessLogCheck, countsDelta, cpuUsPerRequest, median, splitOf, valuesOf } from './lib/stats.mjs';
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 const ROOT = dirname(BENCH_DIR);
@@ -58,6 +65,8 @@ const config = {
   connections: 50,
   // h2load: streams in flight per connection (-m), so 50 x 10 requests at once.
   h2Streams: intEnv('BENCH_H2_STREAMS', 10, 1),
+  // N of the workers scenario: processes per multi-process server.
+  workers: intEnv('BENCH_WORKERS', 2, 1),
 };
 
 // ---------------------------------------------------------------------------
@@ -78,7 +87,7 @@ function unavailableReason(scenario) {
 
 function selectedScenarios() {
   try {
-    return selectScenarios(process.env.BENCH_ONLY);
+    return selectScenarios(process.env.BENCH_ONLY, process.argv.slice(2));
   } catch (error) {
     console.error(error.message);
     process.exit(1);
@@ -269,17 +278,22 @@ async function startServer(scenario, name, ctx) {
   const spec = scenario.servers[name];
   const logFile = spec.logFile ? join(ctx.tmp, `${name}-${port}.log`) : undefined;
   const cmd = [process.execPath, spec.script, ...spec.args({ ...ctx, logFile })];
+  // The counting app's directory, fresh per instance; systemd-socket-activate
+  // passes on only the variables it is told (-E).
+  const countsDir = spec.counts ? join(ctx.tmp, `counts-${name}-${port}`) : undefined;
+  if (countsDir) mkdirSync(countsDir);
+  const variables = { ...(countsDir ? { BENCH_COUNTS_DIR: countsDir } : {}), ...spec.env?.(ctx) };
+  const env = Object.entries(variables).flatMap(([key, value]) => ['-E', `${key}=${value}`]);
   // detached: its own process group, so one kill(-pid) reaches everything
   // and a Ctrl-C in the terminal does not race our own cleanup.
-  const child = spawn(ACTIVATE, ['-l', `127.0.0.1:${port}`, ...cmd], {
+  const child = spawn(ACTIVATE, ['-l', `127.0.0.1:${port}`, ...env, ...cmd], {
     cwd: ROOT,
-    env: { ...process.env, ...spec.env?.(ctx) },
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   track(child, true);
   groups.add(child.pid);
-  const server = { name, script: spec.script, protocol: scenario.protocol, port, child, pid: child.pid, output: '', exit: null, probes: 0, logFile };
+  const server = { name, script: spec.script, protocol: scenario.protocol, port, child, pid: child.pid, output: '', exit: null, probes: 0, logFile, countsDir };
   // Keep the pipes drained (a full pipe would block the server) and the
   // tail of what it said, for error messages.
   const keep = (chunk) => {
@@ -383,17 +397,53 @@ function serverRssKb(server) {
   return kb;
 }
 
-/** The server's user + system CPU time so far (all its threads), in clock ticks (1/100 s). */
+/**
+ * The server's user + system CPU time so far, in clock ticks (1/100 s): all
+ * threads of all its processes, i.e. of its process group (the server was
+ * started detached, so the group is its pid). A pool's primary and workers,
+ * or N processes on one socket, all count.
+ */
 function serverCpuTicks(server) {
-  return cpuTicksFromStat(readFileSync(`/proc/${server.pid}/stat`, 'utf8'));
+  const stats = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      stats.push(readFileSync(`/proc/${entry}/stat`, 'utf8'));
+    } catch {
+      // exited while we looked
+    }
+  }
+  return groupCpuTicks(stats, server.pid);
 }
 
-/** One load run in a mode, with the server's CPU microseconds per request. */
+/** Every process's counts so far (bench/apps/counting.cjs), by pid. */
+function serverCounts(server) {
+  const counts = new Map();
+  for (const file of readdirSync(server.countsDir)) {
+    const parsed = parseCounts(readFileSync(join(server.countsDir, file), 'utf8'));
+    if (parsed) counts.set(Number(file), parsed);
+  }
+  return counts;
+}
+
+// The counting app writes its file every 100 ms: wait for the last write of the run before.
+const COUNTS_SETTLE_MS = 250;
+
+/** One load run in a mode, with the server's CPU microseconds per request, and with the counting app, the split. */
 async function loadWithCpu(server, mode, ctx) {
+  let counts;
+  if (server.countsDir) {
+    await sleep(COUNTS_SETTLE_MS);
+    counts = serverCounts(server);
+  }
   const before = serverCpuTicks(server);
   const result = await runLoad(server, mode, config.seconds, ctx);
   const ticks = serverCpuTicks(server) - before;
-  return { ...result, cpuUsPerRequest: cpuUsPerRequest(ticks, result.requests) };
+  const measured = { ...result, cpuUsPerRequest: cpuUsPerRequest(ticks, result.requests) };
+  if (!counts) return measured;
+  await sleep(COUNTS_SETTLE_MS);
+  const processes = countsDelta(counts, serverCounts(server));
+  return { ...measured, processes, split: splitOf(processes) };
 }
 
 function runLoad(server, mode, seconds, ctx) {
@@ -472,7 +522,8 @@ async function measureLoad(scenario, ctx) {
           warnIfErrors(name, MODES[mode].label, result);
         }
         rounds.push(record);
-        log(`  round ${round} ${name.padEnd(10)} ${scenario.modes.map((m) => `${MODES[m].label} ${fmtRps(record[m].rps)} req/s p99 ${fmtMs(record[m].p99Ms)} ms`).join(' | ')}`);
+        const split = (m) => (record[m].split ? ` split ${record[m].split.requests}` : '');
+        log(`  round ${round} ${name.padEnd(10)} ${scenario.modes.map((m) => `${MODES[m].label} ${fmtRps(record[m].rps)} req/s p99 ${fmtMs(record[m].p99Ms)} ms${split(m)}`).join(' | ')}`);
       } finally {
         const exit = await stopServer(server);
         checkCleanExit(server, exit);
@@ -529,7 +580,7 @@ async function measureColdStart(scenario, ctx) {
 
 // The CPU time a server has used so far, all its threads (V8 compiles and
 // collects on helper threads): on a busy machine the wall clock of a cold
-// start mostly measures the others' load, its CPU time does not.
+// start mostly measures the others' load, its CPU time much less.
 function startupCpuMs(server) {
   let ns = 0;
   for (const tid of readdirSync(`/proc/${server.pid}/task`)) {
@@ -658,12 +709,9 @@ function estimatedSeconds(names) {
   for (const name of names) {
     const scenario = SCENARIOS[name];
     const servers = scenario.order.length;
-    total += config.rounds * servers * (config.warmup + scenario.modes.length * config.seconds + 3);
-    if (scenario.startup === 'cold') {
-      total += config.cold * servers * 1.5;
-      continue;
-    }
-    if (scenario.startup) total += config.cold * servers * 1.5 + config.rss * servers * 3;
+    if (scenario.modes.length > 0) total += config.rounds * servers * (config.warmup + scenario.modes.length * config.seconds + 3);
+    if (scenario.startup) total += config.cold * servers * 1.5;
+    if (scenario.startup === 'cold+rss') total += config.rss * servers * 3;
   }
   return total;
 }
@@ -688,7 +736,7 @@ async function main() {
   const tmp = mkdtempSync(join(os.tmpdir(), 'chaussette-bench-'));
   process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
   const needsCert = runnable.some((name) => ['https', 'h2'].includes(SCENARIOS[name].protocol));
-  const ctx = { tmp, ...(needsCert ? makeCertificate(tmp) : {}) };
+  const ctx = { tmp, workers: config.workers, ...(needsCert ? makeCertificate(tmp) : {}) };
 
   const reports = [];
   for (const name of names) {
@@ -707,16 +755,16 @@ async function main() {
         result.timeWait = await waitForQuietTcpTable();
         log(`${name}: cold start:`);
         result.cold = await measureColdStart(scenario, ctx);
-      }
-      if (scenario.startup === 'cold') {
-        Object.assign(result, { rounds: [], accessChecks: [] });
-      } else {
-        if (scenario.startup) {
+        if (scenario.startup === 'cold+rss') {
           log(`${name}: idle RSS:`);
           result.rss = await measureIdleRss(scenario, ctx);
         }
+      }
+      if (scenario.modes.length > 0) {
         log(`${name}: load (alternating rounds):`);
         Object.assign(result, await measureLoad(scenario, ctx));
+      } else {
+        Object.assign(result, { rounds: [], accessChecks: [] });
       }
     }
     const comparisons = result.unavailable ? [] : summarize(scenario, result);

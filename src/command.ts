@@ -12,11 +12,11 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { readConfigFile } from './config/read.js';
 import { sourceWatcher } from './dev/watch.js';
 import type { Startup } from './compile-cache.cjs';
-import { asChaussetteError, describeError, ExitCode, summary } from './errors.js';
+import { asChaussetteError, describeError, errors, ExitCode, summary } from './errors.js';
 import { commandHooks } from './hooks.js';
 import { InProcess } from './in-process.js';
 import { Lifecycle } from './lifecycle.js';
-import { createLogger, type Logger } from './log.js';
+import { createLogger, type Logger, openAccessLog } from './log.js';
 import { stderrErrorPrefix } from './logs/journal.js';
 import { reopenLog } from './logs/reopen.js';
 import { type Options, parseCommandLine } from './options.js';
@@ -59,6 +59,7 @@ export async function run(argv: string[], signals: SignalTable, slot: number | u
       if (serving && log) crash(error, log, notifier, isPool && slot === undefined, lifecycle);
       else void failed(error);
     },
+    startStalled: () => void failed(errors.startNeverSettled()),
   });
   try {
     const parsed = parseCommandLine(argv, process.env, version(), readConfigFile);
@@ -70,9 +71,14 @@ export async function run(argv: string[], signals: SignalTable, slot: number | u
     log = await createLogger(options.logLevel, options.logOutput);
     signals.setLogger(log);
     if (startup) log.debug(startup.codeCache);
+    // Opened by the primary too, which writes no access line: a path that cannot be written fails here, once.
+    if (options.accessLog !== 'off') await openAccessLog(options.accessLogOutput);
+    else if (options.accessLogOutput !== undefined && slot === undefined) log.warn('--access-log-output is set but --access-log is off: no access line is written');
     if (slot !== undefined) return void (await runWorker(options, log.child({ worker: slot }), slot, signals));
     if (notifier.failure) throw notifier.failure;
     if (notifier.report) log[notifier.report.level](notifier.report.message);
+    // Here only, not in each worker: once per start.
+    for (const warning of parsed.warnings) log.warn(warning);
     signals.bind({ reopenLog: () => reopenLog(log!) });
     isPool = options.workers > 0 || options.reload;
     lifecycle = commandLifecycle(options, log, notifier, signals, isPool);

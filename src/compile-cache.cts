@@ -21,7 +21,7 @@
 import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import * as nodeModule from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Script } from 'node:vm';
 
 /** What the bin hands the bundle besides its import(). */
@@ -104,6 +104,7 @@ export function readV8Cache(file: string, identity: string, uid: number | undefi
   }
 }
 
+/** Loads the bundle (dist/chaussette.bundle.cjs) through the cache this Node has: feature-detected, not by version number. */
 export function loadBundle(bundlePath: string, env: Env = process.env): { bundle: Bundle; startup: Startup } {
   const enable = (nodeModule as { enableCompileCache?: EnableCompileCache }).enableCompileCache;
   return enable ? loadWithCompileCache(bundlePath, env, enable) : loadWithV8Cache(bundlePath, env);
@@ -121,7 +122,6 @@ function loadWithCompileCache(bundlePath: string, env: Env, enable: EnableCompil
         : result.status === DISABLED
           ? 'Compile cache: off (NODE_DISABLE_COMPILE_CACHE)'
           : `Compile cache: off (${result.message})`;
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const bundle = require(bundlePath) as Bundle;
   return { bundle, startup: { codeCache, serving: () => {} } };
 }
@@ -134,11 +134,11 @@ function loadWithV8Cache(bundlePath: string, env: Env): { bundle: Bundle; startu
   const flags = [...process.execArgv, env.NODE_OPTIONS ?? ''].join(' ');
   const file = v8CacheFile(env, tmpdir(), bundlePath, { version: process.version, arch: process.arch, flags });
   const identity = cacheIdentity(bundlePath, stat, flags);
-  const found = file ? readV8Cache(file, identity, process.getuid?.()) : { absent: 'off (NODE_DISABLE_COMPILE_CACHE)' };
-  const cachedData = 'data' in found ? found.data : undefined;
+  const found = file ? readV8Cache(file, identity, process.getuid?.()) : undefined;
+  const cachedData = found && 'data' in found ? found.data : undefined;
   const script = new Script(nodeModule.wrap(source), { filename: bundlePath, cachedData });
   const accepted = cachedData !== undefined && script.cachedDataRejected === false;
-  const codeCache = !file
+  const codeCache = !file || !found
     ? 'V8 code cache: off (NODE_DISABLE_COMPILE_CACHE)'
     : accepted
       ? `V8 code cache: ${file} accepted`
@@ -149,7 +149,7 @@ function loadWithV8Cache(bundlePath: string, env: Env): { bundle: Bundle; startu
     written = true;
     process.once('exit', () => {
       try {
-        mkdirSync(join(file, '..'), { recursive: true, mode: 0o700 });
+        mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
         const temporary = `${file}.${process.pid}`;
         writeFileSync(temporary, Buffer.concat([Buffer.from(`${identity}\n`), script.createCachedData()]), { mode: 0o600 });
         renameSync(temporary, file);
@@ -160,6 +160,6 @@ function loadWithV8Cache(bundlePath: string, env: Env): { bundle: Bundle; startu
   };
   const module = { exports: {} as Bundle };
   const define = script.runInThisContext() as (...args: unknown[]) => void;
-  define(module.exports, nodeModule.createRequire(bundlePath), module, bundlePath, join(bundlePath, '..'));
+  define(module.exports, nodeModule.createRequire(bundlePath), module, bundlePath, dirname(bundlePath));
   return { bundle: module.exports, startup: { codeCache, serving } };
 }

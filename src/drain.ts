@@ -128,6 +128,18 @@ export interface DrainProgress {
 
 export const PROGRESS_EVERY_MS = 1000;
 
+/** After the deadline's forced close, how long the connections get to be reported closed (their requests logged as cut). */
+const FORCED_CLOSE_WAIT_MS = 1000;
+
+const forcedServers = new WeakSet<Server>();
+
+/**
+ * Whether the stop's deadline has closed this server's connections by
+ * force: a response that ends unfinished from then on was cut by us, not by
+ * its client (the access log says so).
+ */
+export const closedByForce = (server: Server) => forcedServers.has(server);
+
 /**
  * Stops accepting, and nothing else: net.Server's own close(), not the
  * override of node:http (and https, and http2's HTTP/1.1 side), which also
@@ -220,9 +232,14 @@ export async function drain(
   if (outcome === 'timeout') {
     forced = openConnections(servers);
     httpServers.forEach((server) => {
+      forcedServers.add(server);
       server.closeAllConnections?.();
       bookOf(server)?.closeAll();
     });
+    // A destroyed socket is reported closed by the event loop's close phase, after what
+    // follows here (the app's teardown, the exit) would already have run: wait for it.
+    const until = Date.now() + FORCED_CLOSE_WAIT_MS;
+    while (openConnections(servers) > 0 && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 5));
   }
   return { forced, elapsedMs: Date.now() - started };
 }

@@ -102,6 +102,18 @@ const WRAPPER_HINT = 'start chaussette with exec, not through npx, npm or a shel
 
 export const errors = {
   usage: make({ code: 'ERR_USAGE', exitCode: ExitCode.usage }, (message: string) => [message, 'see chaussette --help']),
+  /** `closest`: the flag most likely meant; `app`: the app it followed, when it did (then it may be the app's own). */
+  unknownOption: make({ code: 'ERR_USAGE', exitCode: ExitCode.usage }, (flag: string, closest: string | undefined, app: string | undefined) => [
+    app === undefined ? `unknown option '${flag}'` : `unknown option '${flag}' after the app ${JSON.stringify(app)}`,
+    [
+      closest && `did you mean ${closest}?`,
+      app === undefined
+        ? 'see chaussette --help'
+        : `an option of the app goes after --, as in: chaussette ${app} -- ${flag}; chaussette's own options may come before or after the app`,
+    ]
+      .filter(Boolean)
+      .join(' '),
+  ]),
   fdAndAddress: make({ code: 'ERR_USAGE_FD_AND_ADDRESS', exitCode: ExitCode.usage }, (source: string) => [
     `--fd and --host/--port were both given (${source}); a socket comes from one or the other`,
     'drop --host/--port to serve inherited sockets, or drop --fd to bind one',
@@ -114,6 +126,10 @@ export const errors = {
   configNotFound: make({ code: 'ERR_CONFIG_NOT_FOUND', exitCode: ExitCode.config, errno: 'ENOENT' }, (path: string) => [
     `configuration file ${path} does not exist`,
     `create it, or name it -${path} to start without it when it is missing`,
+  ]),
+  configNotFile: make({ code: 'ERR_CONFIG_NOT_FILE', exitCode: ExitCode.config }, (path: string, kind: string) => [
+    `configuration file ${path} is ${kind}, not a regular file`,
+    'give the path of a file of key = value lines',
   ]),
   configUnreadable: make({ code: 'ERR_CONFIG_READ', exitCode: ExitCode.config }, (path: string, reason: unknown) => [
     `cannot read configuration file ${path}: ${describeError(reason)}`,
@@ -128,6 +144,10 @@ export const errors = {
   listenFdsNotNumber: make({ code: 'ERR_LISTEN_FDS', exitCode: ExitCode.config }, (value: string) => [
     `LISTEN_FDS=${JSON.stringify(value)} is not a number of file descriptors`,
     'the service manager sets LISTEN_FDS; unset it if you set it by hand',
+  ]),
+  listenFdsOverLimit: make({ code: 'ERR_LISTEN_FDS_LIMIT', exitCode: ExitCode.config }, (value: string, limit: number) => [
+    `LISTEN_FDS=${shorten(value.trim())} cannot be right: passed fds start at 3 and must stay below this process's limit of ${limit} open files (RLIMIT_NOFILE)`,
+    'the service manager sets LISTEN_FDS; unset it if you set it by hand, or raise LimitNOFILE= if the sockets are real',
   ]),
   listenPidNotNumber: make({ code: 'ERR_LISTEN_PID', exitCode: ExitCode.config }, (value: string) => [
     `LISTEN_PID=${JSON.stringify(value)} is not a process id`,
@@ -189,6 +209,18 @@ export const errors = {
     `unix:${path} exists and is not a socket; refusing to replace it`,
     'choose a path that is free or holds a stale socket',
   ]),
+  unixPathTooLong: make({ code: 'ERR_UNIX_PATH_TOO_LONG', exitCode: ExitCode.usage, errno: 'ENAMETOOLONG' }, (path: string, bytes: number, max: number, size: number) => [
+    `unix:${path} is ${bytes} bytes long; a unix socket path has at most ${max} (sun_path holds ${size} bytes with the closing NUL)`,
+    'choose a shorter path, such as /run/NAME/app.sock',
+  ]),
+  unixDirectoryMissing: make({ code: 'ERR_UNIX_DIR_MISSING', exitCode: ExitCode.config, errno: 'ENOENT' }, (path: string, directory: string) => [
+    `cannot bind unix:${path}: the directory ${directory} does not exist`,
+    'create it first (systemd: RuntimeDirectory=), or choose a path in a directory that exists',
+  ]),
+  unixHostWithPort: make({ code: 'ERR_USAGE_UNIX_PORT', exitCode: ExitCode.usage }, (host: string, port: string) => [
+    `${port} was given, but ${host} is a unix socket, which has no port`,
+    'drop the port, or bind a TCP host such as 127.0.0.1',
+  ]),
   cannotListen: make({ code: 'ERR_LISTEN', exitCode: ExitCode.config }, (where: string, reason: unknown) => [
     `cannot listen on ${where}: ${describeError(reason)}`,
     undefined,
@@ -197,6 +229,10 @@ export const errors = {
   appNotFound: make({ code: 'ERR_APP_NOT_FOUND', exitCode: ExitCode.config, errno: 'ENOENT' }, (spec: string, resolved: string) => [
     `app ${JSON.stringify(spec)}: cannot find module ${resolved}`,
     'give a path (./server.js), a package name, optionally with :export',
+  ]),
+  appNotFile: make({ code: 'ERR_APP_NOT_FILE', exitCode: ExitCode.config }, (spec: string, file: string, kind: string) => [
+    `app ${JSON.stringify(spec)}: ${file} is ${kind}, not a regular file`,
+    'give the path of a JavaScript module, a package name, optionally with :export',
   ]),
   appImportFailed: make({ code: 'ERR_APP_IMPORT', exitCode: ExitCode.software }, (spec: string, reason: unknown) => [
     `app ${JSON.stringify(spec)} threw while loading: ${describeError(reason)}`,
@@ -214,6 +250,11 @@ export const errors = {
     `app ${JSON.stringify(spec)}: its factory failed: ${describeError(reason)}`,
     undefined,
   ]),
+  /** Node's event loop emptied while the start awaited a promise: it can never settle now. */
+  startNeverSettled: make({ code: 'ERR_START_NEVER_SETTLED', exitCode: ExitCode.software }, () => [
+    'the start never finished: a promise it awaits (the app\'s factory, a top-level await in the app or a hook) never settled, and nothing is left that could settle it',
+    'make the factory resolve or reject; an await on something that never happens ends here, not in a silent exit 0',
+  ]),
   appNotReady: make({ code: 'ERR_APP_NOT_READY', exitCode: ExitCode.software }, (spec: string, reason: unknown) => [
     `app ${JSON.stringify(spec)} failed to get ready: ${describeError(reason)}`,
     undefined,
@@ -221,6 +262,10 @@ export const errors = {
   moduleNotFound: make({ code: 'ERR_MODULE_NOT_FOUND', exitCode: ExitCode.config, errno: 'ENOENT' }, (what: string, spec: string) => [
     `${what} ${JSON.stringify(spec)}: cannot find module`,
     'give a path (./hook.js) or an installed package name',
+  ]),
+  moduleNotFile: make({ code: 'ERR_MODULE_NOT_FILE', exitCode: ExitCode.config }, (what: string, spec: string, file: string, kind: string) => [
+    `${what} ${JSON.stringify(spec)}: ${file} is ${kind}, not a regular file`,
+    'give the path of a JavaScript module, or an installed package name',
   ]),
   moduleFailed: make({ code: 'ERR_MODULE_FAILED', exitCode: ExitCode.software }, (what: string, spec: string, reason: unknown) => [
     `${what} ${JSON.stringify(spec)} failed: ${describeError(reason)}`,
@@ -239,9 +284,14 @@ export const errors = {
     `the certificate ${certfile} and key ${keyfile} cannot be used: ${reason}`,
     'check them with: openssl x509 -noout -subject -in CERTFILE; openssl pkey -noout -in KEYFILE',
   ]),
-  logOutput: make({ code: 'ERR_LOG_OUTPUT', exitCode: ExitCode.config, errno: 'EIO' }, (path: string, reason: unknown) => [
-    `cannot write the log to ${path}: ${describeError(reason)}`,
+  logOutput: make({ code: 'ERR_LOG_OUTPUT', exitCode: ExitCode.config, errno: 'EIO' }, (path: string, reason: unknown, what = 'the log') => [
+    `cannot write ${what} to ${path}: ${describeError(reason)}`,
     'give a writable file, or - for standard output',
+  ]),
+  /** Said on stderr, never fatal: lines are dropped, and counted, until the output takes them again. */
+  logWrite: make({ code: 'ERR_LOG_WRITE', exitCode: ExitCode.unavailable }, (what: string, where: string, reason: string) => [
+    `cannot write the ${what} to ${where}: ${reason}; serving goes on, and its lines are dropped until it can be written again`,
+    'free space on its disk, or make its reader read; the count of lines lost is logged when writing works again',
   ]),
   /** Logged, never fatal: the process goes on writing to the file it has open. */
   logReopen: make({ code: 'ERR_LOG_REOPEN', exitCode: ExitCode.config }, (path: string, reason: unknown) => [
@@ -271,6 +321,11 @@ export const errors = {
     'the probe needs a TCP or named unix socket visible in this network namespace, without client certificates',
   ]),
 };
+
+/** A value as a message quotes it: at most 24 characters. */
+function shorten(value: string): string {
+  return value.length > 24 ? `${value.slice(0, 24)}…` : value;
+}
 
 /** A one-line description of any thrown value, for messages. */
 export function describeError(error: unknown): string {

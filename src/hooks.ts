@@ -12,6 +12,7 @@ export async function preload(modules: string[], cwd: string): Promise<void> {
   for (const module of modules) {
     await importUserModule(module, cwd, {
       notFound: () => errors.moduleNotFound('--require', module),
+      notFile: (file, kind) => errors.moduleNotFile('--require', module, file, kind),
       threw: (error) => errors.moduleFailed('--require', module, error),
     });
   }
@@ -42,6 +43,7 @@ async function loadHook(flag: string, spec: string | undefined, cwd: string): Pr
   const { module, exportName } = splitSpec(spec);
   const namespace = await importUserModule(module, cwd, {
     notFound: () => errors.moduleNotFound(flag, spec),
+    notFile: (file, kind) => errors.moduleNotFile(flag, spec, file, kind),
     threw: (error) => errors.moduleFailed(flag, spec, error),
   });
   const { value } = pickExport(namespace, exportName);

@@ -9,6 +9,7 @@ import { summary } from './errors.js';
 import type { Engine } from './lifecycle.js';
 import type { Logger } from './log.js';
 import { type Claimed, reloadCertificates, type PreparedApp } from './prepare.js';
+import { type DescriptorWatch, watchAccepts } from './sockets/fd-shortage.js';
 import { type OpenListener, openListeners, systemMaxBacklog } from './sockets/open.js';
 import { countRequests } from './systemd/status.js';
 
@@ -37,10 +38,11 @@ export class InProcess implements Engine {
     this.prepared = await this.setup.prepare();
   }
 
-  async open(): Promise<OpenListener[]> {
+  async open(descriptors: DescriptorWatch): Promise<OpenListener[]> {
     const { claimed, backlog, log } = this.setup;
     const prepared = this.app();
     this.listeners = await openListeners(claimed.targets, prepared.createServer, backlog ?? systemMaxBacklog(), claimed.inspected);
+    for (const opened of this.listeners) watchAccepts(opened.server, descriptors, log);
     for (const opened of this.listeners) log.info(`Serving on ${opened.description}`);
     log.info(`Using ${prepared.backendName} backend`);
     return this.listeners;

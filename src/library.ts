@@ -16,6 +16,7 @@ import { createLogger, type Logger } from './log.js';
 import { flagName, type LogLevel, OPTION_TABLE, type Options } from './options.js';
 import { claimInherited, prepareServers } from './prepare.js';
 import { SignalTable } from './signals.js';
+import { isUnixHost } from './sockets/address.js';
 import { type ListenTarget, resolveListenTargets } from './sockets/resolve.js';
 import { createNotifier as createSystemdNotifier, type Notifier } from './systemd/notify.js';
 
@@ -49,6 +50,8 @@ export interface ServeOptions {
   headersTimeout?: number;
   requestTimeout?: number;
   maxHeaderSize?: number;
+  /** Largest request body in bytes, answered 413 above; 0 (the default): no limit. */
+  maxBodySize?: number;
   watchdogProbe?: string;
   /** One line per request: 'common', 'combined' or 'json'; written where chaussette's own logger writes, so not with `logger`. */
   accessLog?: 'off' | 'common' | 'combined' | 'json';
@@ -69,7 +72,7 @@ export interface ServeOptions {
 }
 
 /** Options the command has that a library call cannot honour. */
-const COMMAND_ONLY = new Set<keyof Options>(['workers', 'reload', 'preHook', 'postHook', 'require', 'logOutput', 'logLevel', 'fds']);
+const COMMAND_ONLY = new Set<keyof Options>(['workers', 'reload', 'preHook', 'postHook', 'require', 'logOutput', 'accessLogOutput', 'logLevel', 'fds']);
 
 /**
  * The command's Options from serve()'s: each value goes through the same
@@ -84,11 +87,13 @@ export function toOptions(input: ServeOptions): Options {
       values[spec.key] = spec.default;
       continue;
     }
-    values[spec.key] = spec.parse(String(given), flagName(spec.flags));
+    // A parser may say "not set" (an empty host): then the default, as on the command line.
+    values[spec.key] = spec.parse(String(given), flagName(spec.flags)) ?? spec.default;
   }
   const fds = input.fd === undefined ? [] : (Array.isArray(input.fd) ? input.fd : [input.fd]).map(String);
   const address = input.host !== undefined || input.port !== undefined;
   if (fds.length > 0 && address) throw errors.fdAndAddress('to serve()');
+  if (isUnixHost(values.host as string) && input.port !== undefined) throw errors.unixHostWithPort(`host ${values.host as string}`, `port ${input.port}`);
   return {
     ...(values as unknown as Options),
     fds,

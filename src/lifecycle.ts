@@ -10,7 +10,9 @@ import type { DrainProgress, DrainResult } from './drain.js';
 import { summary } from './errors.js';
 import type { Hooks } from './hooks.js';
 import type { Logger } from './log.js';
+import { logTrouble, onLogTrouble } from './logs/output.js';
 import { exitCodeOf, type HandledSignal, type Phase, type SignalTable } from './signals.js';
+import { type DescriptorWatch, watchDescriptors } from './sockets/fd-shortage.js';
 import type { OpenListener } from './sockets/open.js';
 import { announceStopping } from './stopping.js';
 import { monotonicUsec, type Notifier } from './systemd/notify.js';
@@ -23,8 +25,8 @@ import type { ProbeProtocol } from './systemd/watchdog-probe.js';
 export interface Engine {
   /** What serving needs before anything listens: the app loaded, or what the workers will need checked. */
   prepare(): Promise<void>;
-  /** Listens, and starts serving; resolves once every listener accepts. */
-  open(): Promise<OpenListener[]>;
+  /** Listens, and starts serving; resolves once every listener accepts. Its accepts (and its workers') report to `descriptors`. */
+  open(descriptors: DescriptorWatch): Promise<OpenListener[]>;
   /** How the watchdog probe speaks to the listeners; undefined: it cannot (client certificates). */
   probeProtocol(): ProbeProtocol | undefined;
   /** The backend as STATUS= shows it: "http", "http, 3 of 4 workers". */
@@ -33,6 +35,8 @@ export interface Engine {
   startCounting(): { sample(): LoadSample; stop(): void };
   /** Why nothing can serve now (the watchdog holds its pings back), or undefined. */
   problem?(): string | undefined;
+  /** What fails in logging elsewhere (a worker's log), for STATUS=; this process's own is read from logs/output.ts. */
+  logTrouble?(): string | undefined;
   /** RELOADING=1's STATUS=, if it has one to say. */
   reloadingStatus?(why: string): string;
   /** Reloads (SIGHUP, --reload); resolves with why it failed, or undefined. */
@@ -71,6 +75,13 @@ export const CRASH_GRACE_S = 10;
 /** The grace of a stop after an uncaught exception, in seconds: the graceful timeout, capped. */
 export const crashGraceS = (gracefulTimeoutS: number) => Math.min(gracefulTimeoutS, CRASH_GRACE_S);
 
+/** How a stop asked while starting ends the start's current step. */
+class StoppedWhileStarting extends Error {
+  constructor(readonly reason: StopReason) {
+    super(`stopped while starting (${reason})`);
+  }
+}
+
 export class Lifecycle {
   /** Settles once stopped, whatever stopped it, after the post-hook; rejects if the post-hook fails. */
   readonly stopped: Promise<DrainResult>;
@@ -78,17 +89,27 @@ export class Lifecycle {
   private listeners: OpenListener[] = [];
   private stopReason: StopReason | undefined;
   private beginStop: (reason: StopReason) => void = () => {};
+  /** Rejects when a stop is asked while starting: start() races each of its steps against it. */
+  private readonly stopWhileStarting: Promise<never>;
+  private abortStart: (stop: StoppedWhileStarting) => void = () => {};
   /** Set once serving: the request counter, and what the stop ends (reports, watching; then the pings). */
   private sample: (() => LoadSample) | undefined;
   private whenStopping: () => void = () => {};
   private whenStopped: () => void = () => {};
+  /** Running out of file descriptors, here or in a worker: logged by the watch, STATUS= sent at once. */
+  private descriptors: DescriptorWatch | undefined;
+  /** The context's, each message sent with a descriptor spared for it once serving. */
+  private notifier: Notifier;
 
   constructor(
     private readonly engine: Engine,
     private readonly context: LifecycleContext,
   ) {
+    this.notifier = context.notifier;
     const asked = new Promise<StopReason>((resolve) => (this.beginStop = resolve));
-    this.stopped = asked.then((reason) => this.runStop(reason));
+    this.stopped = asked.then((reason) => (this.phaseNow === 'stopping' ? { forced: 0, elapsedMs: 0 } : this.runStop(reason)));
+    this.stopWhileStarting = new Promise<never>((_, reject) => (this.abortStart = reject));
+    this.stopWhileStarting.catch(() => undefined); // Heard by start(), if it still runs.
     this.stopped.catch(() => undefined); // Whoever awaits it hears a failed post-hook.
     context.signals?.bind({
       stop: (signal) => void this.stop(signal),
@@ -101,19 +122,43 @@ export class Lifecycle {
     return this.phaseNow;
   }
 
-  /** Resolves once every listener accepts and systemd has READY=1; the listeners, as opened. */
+  /**
+   * Resolves once every listener accepts and systemd has READY=1; the listeners, as opened. A stop
+   * asked before then ends the start where it is (the app may still be loading: nothing has been
+   * served, and connections wait in the socket for the next process): no READY=1, [] here.
+   */
   async start(): Promise<OpenListener[]> {
     const { engine, context } = this;
-    const { log, notifier } = context;
-    await engine.prepare();
-    await context.hooks?.load();
-    await context.hooks?.pre();
-    this.listeners = await engine.open();
+    const { log } = context;
+    const step = <T>(work: Promise<T> | undefined): Promise<T | undefined> => {
+      void work?.catch(() => undefined); // Left running when the stop wins: its failure is moot.
+      return Promise.race([work, this.stopWhileStarting]);
+    };
+    let descriptors: DescriptorWatch | undefined;
+    let notifier = context.notifier;
     let startPinging;
     try {
+      await step(engine.prepare());
+      await step(context.hooks?.load());
+      await step(context.hooks?.pre());
+      const watch = watchDescriptors({ log, onChange: () => this.tellStatus(), reserve: context.notifier.transport !== 'none' });
+      descriptors = watch;
+      this.descriptors = watch;
+      notifier = { ...context.notifier, notify: (fields) => watch.spare(() => context.notifier.notify(fields)) };
+      this.notifier = notifier;
+      this.listeners = (await step(engine.open(watch))) ?? [];
       startPinging = planWatchdog(context.watchdog, context.watchdogProbe, engine.probeProtocol(), this.listeners, notifier, log, engine.problem?.bind(engine));
     } catch (error) {
-      engine.abort();
+      descriptors?.stop();
+      if (error instanceof StoppedWhileStarting) {
+        this.enter('stopping');
+        notifier.notify({ STOPPING: 1, STATUS: `Stopped while starting (${error.reason}): nothing was served` });
+        log.info(`Received ${error.reason} while starting: stopping before serving`);
+        engine.abort();
+        this.beginStop(error.reason);
+        return [];
+      }
+      if (this.listeners.length > 0) engine.abort();
       throw error;
     }
     // Serving from here on: SIGHUP reloads. systemd (>= 259) checks at READY=1 that SIGHUP is handled;
@@ -126,28 +171,32 @@ export class Lifecycle {
     const reports = counting ? startStatusReports(notifier, counting.sample, (...load) => this.describe(...load)) : undefined;
     const watching = context.watchSources?.((file) => void this.reload(`${file} changed`));
     this.sample = counting?.sample;
+    // A log output that starts or stops failing is told at once, not at the next report.
+    const troubleTold = telling ? onLogTrouble(() => this.tellStatus()) : undefined;
     this.whenStopping = () => {
+      troubleTold?.();
+      this.descriptors?.stop();
       watching?.close();
       reports?.stop();
       counting?.stop();
     };
     this.whenStopped = () => pinger?.stop();
     void engine.ended().then(() => this.stop('connection closed'));
-    if (this.stopReason) this.beginStop(this.stopReason); // Asked while starting.
     return this.listeners;
   }
 
-  /** Stops as SIGTERM does; resolves when stopped. Asked while starting, the stop begins once serving. */
+  /** Stops as SIGTERM does; resolves when stopped. Asked while starting, the start ends where it is. */
   stop(reason: StopReason = 'a stop request'): Promise<DrainResult> {
     this.stopReason ??= reason;
-    if (this.phaseNow !== 'starting') this.beginStop(this.stopReason);
+    if (this.phaseNow === 'starting') this.abortStart(new StoppedWhileStarting(this.stopReason));
+    else this.beginStop(this.stopReason);
     return this.stopped;
   }
 
   /** RELOADING=1, the engine's reload, READY=1; a failed reload keeps what serves and says so in STATUS=. */
   async reload(why: string): Promise<void> {
     if (this.phaseNow !== 'serving') return;
-    const { notifier } = this.context;
+    const { notifier } = this;
     const reloadingStatus = this.engine.reloadingStatus?.(why);
     notifier.notify({ RELOADING: 1, MONOTONIC_USEC: monotonicUsec(), ...(reloadingStatus ? { STATUS: reloadingStatus } : {}) });
     let failed: string | undefined;
@@ -159,6 +208,12 @@ export class Lifecycle {
     const load = this.sample?.();
     const status = failed ?? (load ? this.describe(load.requests, load.connections) : undefined);
     notifier.notify({ READY: 1, ...(status ? { STATUS: status } : {}) });
+  }
+
+  /** STATUS= now, from the current counts (while serving). */
+  private tellStatus(): void {
+    const load = this.sample?.();
+    if (this.phaseNow === 'serving' && load) this.notifier.notify({ STATUS: this.describe(load.requests, load.connections) });
   }
 
   /** SIGINT twice, SIGQUIT: no drain; the process exits now. */
@@ -173,18 +228,20 @@ export class Lifecycle {
   }
 
   private describe(requests: number, connections: number, perSecond?: number): string {
+    const trouble = [this.descriptors?.note(), logTrouble(), this.engine.logTrouble?.()].filter(Boolean).join('; ');
     return servingStatus(
       this.listeners.map((opened) => opened.address),
       this.engine.label(),
       requests,
       connections,
       perSecond,
+      trouble,
     );
   }
 
   private async runStop(reason: StopReason): Promise<DrainResult> {
-    const { engine, context } = this;
-    const { log, notifier } = context;
+    const { engine, context, notifier } = this;
+    const { log } = context;
     this.enter('stopping');
     announceStopping(reason);
     this.whenStopping();

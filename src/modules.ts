@@ -3,10 +3,11 @@
 // working directory; packages resolve from it too, as `node` would for a
 // script there. Used for the app, the hooks and --require.
 
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { notRegularFile } from './file-kind.js';
 
 export interface ModuleSpec {
   module: string;
@@ -86,18 +87,33 @@ async function importFile(file: string): Promise<Record<string, unknown>> {
   return (await importModule(pathToFileURL(file).href)) as Record<string, unknown>;
 }
 
-/** Finds and imports a user's module, turning both ways it can fail into the caller's errors. */
-export async function importUserModule(
-  module: string,
-  cwd: string,
-  failures: { notFound: () => Error; threw: (error: unknown) => Error },
-): Promise<Record<string, unknown>> {
+export interface ModuleFailures {
+  notFound: () => Error;
+  /** The module resolved to a FIFO, a device or another file that cannot be read whole (file-kind.ts). */
+  notFile: (file: string, kind: string) => Error;
+  threw: (error: unknown) => Error;
+}
+
+/** Finds and imports a user's module, turning each way it can fail into the caller's errors. */
+export async function importUserModule(module: string, cwd: string, failures: ModuleFailures): Promise<Record<string, unknown>> {
   const file = resolveModuleFile(module, cwd);
   if (!file) throw failures.notFound();
+  // Checked before import(): the loader reads the file synchronously, so a FIFO would hang the event loop.
+  const kind = isAbsolute(file) ? fileKind(file) : undefined; // Not absolute: a builtin (node:fs).
+  if (kind) throw failures.notFile(file, kind);
   try {
     return await importFile(file);
   } catch (error) {
     throw failures.threw(error);
+  }
+}
+
+/** What a resolved module file is when it is not a regular file; undefined when it is (or is gone: import() will say). */
+function fileKind(file: string): string | undefined {
+  try {
+    return notRegularFile(statSync(file));
+  } catch {
+    return undefined;
   }
 }
 

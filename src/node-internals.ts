@@ -5,9 +5,10 @@
 // running Node that every fast path is still the one taken, so an upgrade
 // that breaks one fails a test instead of quietly slowing chaussette down.
 
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2Session } from 'node:http2';
 import { type Server, Socket } from 'node:net';
+import { getSystemErrorName } from 'node:util';
 
 // --- node:http's list of connections (Node >= 18.2) -------------------------
 
@@ -92,17 +93,40 @@ export type Connection = Socket | { close(): void };
  * workers. Moved: the public 'connection' event (the server must be made
  * with pauseOnConnect), slower. Returns the path taken.
  */
-export function interceptAccepted(server: Server, deliver: (connection: Connection) => void): 'handle' | 'event' {
+export function interceptAccepted(
+  server: Server,
+  deliver: (connection: Connection) => void,
+  failed: (error: NodeJS.ErrnoException) => void,
+): 'handle' | 'event' {
   const handle = (server as unknown as { _handle?: { onconnection?: unknown } })._handle;
   if (handle && typeof handle.onconnection === 'function') {
-    // status < 0: accept() failed (EMFILE, say); libuv goes on accepting.
+    // status < 0: accept() failed, reported as node:net reports it (EMFILE, when libuv had no descriptor
+    // in reserve to refuse connections with: sockets/fd-shortage.ts); libuv goes on accepting.
     handle.onconnection = (status: number, client?: Connection) => {
-      if (status >= 0 && client) deliver(client);
+      if (status >= 0) {
+        if (client) deliver(client);
+        return;
+      }
+      const code = getSystemErrorName(status);
+      failed(Object.assign(new Error(`accept ${code}`), { code, errno: status, syscall: 'accept' }));
     };
     return 'handle';
   }
   server.on('connection', deliver);
+  server.on('error', failed);
   return 'event';
+}
+
+/**
+ * The file descriptor of an accepted connection (libuv's handle.fd, on a
+ * raw handle or a net.Socket's _handle), so that taking the last one a
+ * process may open is noticed at once (sockets/fd-shortage.ts). Moved:
+ * undefined, and a shortage is noticed by the probe, within a second.
+ */
+export function descriptorOf(connection: Connection): number | undefined {
+  const handle = connection instanceof Socket ? (connection as Socket & { _handle?: unknown })._handle : connection;
+  const fd = (handle as { fd?: unknown } | undefined)?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
 }
 
 /**
@@ -188,4 +212,62 @@ export function countBodyBytes(res: ServerResponse): { bytes: number } {
     }
   } as ServerResponse['end'];
   return counted;
+}
+
+// --- request bodies as they arrive (--max-body-size) -------------------------
+
+type Push = (chunk: unknown, encoding?: BufferEncoding) => boolean;
+
+/**
+ * Calls `exceeded` once more than `max` body bytes have arrived for a
+ * request, and drops every byte from then on. node:http's parser and the
+ * http2 compatibility layer hand each piece of a body to req.push() as it
+ * arrives, whether the app reads yet or not: wrapping push() on this one
+ * request counts them without taking the stream from the app (a 'data'
+ * listener would read it). A dropped piece returns true, so the connection
+ * goes on being read, and emptied, until it closes. Moved (push() no longer
+ * called per piece): nothing is counted, and a body without Content-Length
+ * is not cut; one with it still is, before the app is called.
+ */
+export function limitArrivingBody(req: IncomingMessage, max: number, exceeded: () => void): void {
+  const push = req.push as Push;
+  let received = 0;
+  let over = false;
+  req.push = function (this: IncomingMessage, chunk: unknown, encoding?: BufferEncoding) {
+    if (chunk === null || chunk === undefined) return push.call(this, chunk, encoding);
+    if (over) return true;
+    received += typeof chunk === 'string' ? Buffer.byteLength(chunk, encoding) : (chunk as Uint8Array).byteLength;
+    if (received <= max) return push.call(this, chunk, encoding);
+    over = true;
+    exceeded();
+    return true;
+  } as IncomingMessage['push'];
+}
+
+/**
+ * Ends a connection after a `Connection: close` response, reading (and
+ * dropping) what the client still sends for up to `ms` before closing it:
+ * closed with unread bytes, the kernel answers the client with a reset, and
+ * a client still uploading loses the response it was sent (measured: curl
+ * sending 50 MB, answered 413, got "Broken pipe" and no status). node:http
+ * ends such a connection with socket.destroySoon() once the response is
+ * written; this socket's is replaced by one that lingers, as nginx's
+ * lingering_close does. What arrives meanwhile is never parsed: node:http's
+ * own 'data' listener goes, or a request pipelined after the refused body
+ * would reach the app, its answer lost. Moved (destroySoon() no longer
+ * called): the connection closes at once, and a client still sending may
+ * see a reset instead of the answer.
+ */
+export function lingerBeforeClose(socket: Socket, ms: number): void {
+  socket.destroySoon = function (this: Socket) {
+    this.end();
+    if (this.readableEnded) return void this.destroy();
+    for (const listener of this.listeners('data')) this.removeListener('data', listener as (...args: unknown[]) => void);
+    this.on('data', () => {});
+    const timer = setTimeout(() => this.destroy(), ms);
+    timer.unref();
+    this.once('end', () => this.destroy());
+    this.once('close', () => clearTimeout(timer));
+    this.resume();
+  };
 }

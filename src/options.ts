@@ -4,15 +4,17 @@
 // variable, its key in a --config file, its default and its parser. Help
 // text, environment and file handling and the documentation checks all read
 // the same table. Parsing is pure: argv, an environment and a way to read the
-// configuration file in, Options out (or a ChaussetteError: exit 64 for the
-// command line and the environment, 78 for the file).
+// configuration file in, Options and warnings out (or a ChaussetteError:
+// exit 64 for the command line and the environment, 78 for the file).
 
 import { availableParallelism } from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
-import { type ConfigEntry, type ConfigKey, parseConfig, type RelativeTo, resolveFromConfig } from './config/parse.js';
+import { closestKey, type ConfigEntry, type ConfigKey, parseConfig, type RelativeTo, resolveFromConfig } from './config/parse.js';
 import type { ConfigReader } from './config/read.js';
 import { ChaussetteError, errors } from './errors.js';
 import { SIGNAL_HELP } from './signals.js';
+import { isUnixHost, parseHost } from './sockets/address.js';
+import { WORKER_VARIABLE } from './workers/protocol.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -52,6 +54,8 @@ export interface Options {
   logOutput: string;
   /** One line per request to the log output, in this format; off by default. */
   accessLog: AccessLogFormat;
+  /** Where those lines go, when not where the log goes: `-` (standard output) or a file. */
+  accessLogOutput: string | undefined;
   /** Path the watchdog asks through our own socket before each ping; undefined: ping unconditionally. */
   watchdogProbe: string | undefined;
   /** Worker processes sharing the sockets; 0 serves in this process. */
@@ -64,6 +68,8 @@ export interface Options {
   headersTimeout: number;
   requestTimeout: number;
   maxHeaderSize: number;
+  /** Largest request body accepted, in bytes (answered 413 above); 0: no limit. */
+  maxBodySize: number;
 }
 
 type Parse = (value: string, flag: string) => unknown;
@@ -93,10 +99,18 @@ const integer =
     return n;
   };
 
+/**
+ * The longest duration an option takes, in seconds (about 23 days). Node's
+ * timers hold at most 2^31-1 ms (24.8 days) and fire after 1 ms beyond that,
+ * which would turn a long --graceful-timeout into an instant stop; the
+ * margin leaves room for the few seconds some deadlines add to an option.
+ */
+export const MAX_SECONDS = 2_000_000;
+
 const seconds: Parse = (value, flag) => {
   const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n < 0) {
-    throw errors.badOptionValue(flag, value, 'a number of seconds >= 0');
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > MAX_SECONDS) {
+    throw errors.badOptionValue(flag, value, `a number of seconds from 0 to ${MAX_SECONDS} (about 23 days, as long as Node.js timers go)`);
   }
   return n;
 };
@@ -123,12 +137,21 @@ const oneOf =
     return value;
   };
 
-/** `--fd 3 --fd web`, `--fd 3,4` and CHAUSSETTE_FD="3,web" all give a list. */
-const list: Parse = (value) =>
-  value
-    .split(/[,\s]+/)
-    .map((item) => item.trim())
-    .filter((item) => item !== '');
+/**
+ * `--fd 3 --fd web`, `--fd 3,4` and CHAUSSETTE_FD="3,web" all give a list.
+ * A value that lists nothing (`--fd ''`, `,`) is an error: an empty --fd
+ * would serve no socket at all, which reads as a finished connection.
+ */
+const list =
+  (expected: string): Parse =>
+  (value, flag) => {
+    const items = value
+      .split(/[,\s]+/)
+      .map((item) => item.trim())
+      .filter((item) => item !== '');
+    if (items.length === 0) throw errors.badOptionValue(flag, value, expected);
+    return items;
+  };
 
 export const OPTION_TABLE: readonly OptionSpec[] = [
   {
@@ -145,15 +168,15 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
   {
     key: 'host',
     flags: '--host <host>',
-    description: 'address to bind, or unix:/path for a unix socket',
+    description: 'address to bind (0.0.0.0 or :: for every interface; empty: not set), or unix:/path for a unix socket',
     default: 'localhost',
     defaultText: 'localhost',
-    parse: text,
+    parse: parseHost,
   },
   {
     key: 'port',
     flags: '--port <port>',
-    description: 'TCP port to bind (0: any free port)',
+    description: 'TCP port to bind (0: any free port); if not set, PORT is, except with --fd, LISTEN_FDS or unix:',
     default: 8080,
     defaultText: '8080',
     parse: integer(0, 65535, 'a port number (0-65535)'),
@@ -164,7 +187,7 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
     description:
       'serve an inherited socket: a number (Circus, Supervisor: 0) or a systemd FileDescriptorName; repeatable, or comma-separated',
     default: [],
-    parse: list,
+    parse: list('an fd number or name, or a comma-separated list of them'),
     repeatable: true,
   },
   {
@@ -263,6 +286,14 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
     parse: integer(1024, 2 ** 24, 'a size in bytes (1024-16777216)'),
   },
   {
+    key: 'maxBodySize',
+    flags: '--max-body-size <bytes>',
+    description: 'largest request body accepted (answered 413 above); 0: no limit, the app\'s own applies',
+    default: 0,
+    defaultText: '0',
+    parse: integer(0, Number.MAX_SAFE_INTEGER, 'a size in bytes (0: no limit)'),
+  },
+  {
     key: 'preHook',
     flags: '--pre-hook <module[:export]>',
     description: 'function called with the options before serving',
@@ -283,7 +314,7 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
     flags: '--require <module>',
     description: 'module imported before the app (instrumentation, dotenv); repeatable, or comma-separated',
     default: [],
-    parse: list,
+    parse: list('a module, or a comma-separated list of modules'),
     repeatable: true,
     relativeTo: 'module',
   },
@@ -311,6 +342,17 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
     default: 'off',
     defaultText: 'off',
     parse: oneOf(ACCESS_LOG_FORMATS),
+  },
+  {
+    key: 'accessLogOutput',
+    flags: '--access-log-output <file>',
+    description: "where --access-log writes: - for standard output, or a file path (SIGUSR1 reopens it); unset: the log's output",
+    default: undefined,
+    parse: (value, flag) => {
+      if (value === '') throw errors.badOptionValue(flag, value, '- or a file path');
+      return value;
+    },
+    relativeTo: 'file',
   },
   {
     key: 'watchdogProbe',
@@ -400,7 +442,8 @@ interface LoadedConfig {
   entries: Map<string, ConfigEntry[]>;
 }
 
-export type ParseResult = { kind: 'run'; options: Options } | { kind: 'exit'; output: string };
+/** `warnings`: one line each, for the log once it is open (an unknown CHAUSSETTE_* variable). */
+export type ParseResult = { kind: 'run'; options: Options; warnings: string[] } | { kind: 'exit'; output: string };
 
 const ADDRESS_KEYS = new Set<keyof Options>(['host', 'port']);
 
@@ -412,14 +455,19 @@ function buildCommand(version: string): Command {
         'app: ./server.js, ./app.mjs:export or a package; a (req, res) listener, Koa, Fastify, NestJS, { fetch }, an http.Server or a factory.\n' +
         'With no app, serves a hello app. With no socket option and no LISTEN_FDS, binds localhost:8080.\n' +
         'Several processes: --workers N hands connections evenly to N workers (--sticky: by client address), replaced one at a time on SIGHUP (systemctl reload). ' +
-        "A manager's numprocs (Circus, Supervisor) runs N chaussettes on its socket and lets the kernel choose: faster for short connections, uneven with keep-alive.",
+        "A manager's numprocs (Circus, Supervisor) runs N chaussettes on its socket and lets the kernel choose: faster for short connections, uneven with keep-alive.\n" +
+        'Options may come before or after the app; arguments for the app that start with - go after --: chaussette app.js --fd 3 -- --verbose.',
     )
     .argument('[app]', `app module, optionally with :export (env: ${APP_ENV})`)
-    .argument('[args...]', `arguments for an app factory (env: ${ARGS_ENV})`)
+    .argument('[args...]', `arguments for an app factory; those starting with - after -- (env: ${ARGS_ENV})`)
     .version(version, '-V, --version', 'print the version and exit')
     .helpOption('-h, --help', 'print this help and exit')
-    .passThroughOptions()
+    // Options anywhere, as argparse, gunicorn and uvicorn take them: Circus users
+    // write `chaussette app.js --fd $(circus.sockets.web)`. Words after the app
+    // are its arguments; `--` ends chaussette's options for those that look like one.
     .allowExcessArguments(true)
+    // closestKey() suggests instead, as it does for the file's keys and the variables.
+    .showSuggestionAfterError(false)
     .exitOverride()
     .addHelpText('after', signalsHelp());
   for (const spec of OPTION_TABLE) {
@@ -449,7 +497,7 @@ export function signalsHelp(): string {
  * argv (without node and script), an environment and a reader for the
  * configuration file in; Options out. Precedence, option by option: command
  * line, then CHAUSSETTE_* variables, then the file (--config or
- * CHAUSSETTE_CONFIG), then defaults.
+ * CHAUSSETTE_CONFIG), then (the port only) PORT, then defaults.
  */
 export function parseCommandLine(
   argv: readonly string[],
@@ -469,6 +517,7 @@ export function parseCommandLine(
   } catch (error) {
     if (error instanceof CommanderError) {
       if (error.exitCode === 0) return { kind: 'exit', output };
+      if (error.code === 'commander.unknownOption') throw unknownOption(argv, version);
       const message = (commanderError || error.message).trim().replace(/^error: /, '').split('\n')[0]!;
       throw errors.usage(message);
     }
@@ -515,6 +564,12 @@ export function parseCommandLine(
     }
   }
 
+  checkUnixPort(values, fromCli, fromEnv, file);
+  const choice = socketChoice(fromCli, fromEnv, file && { path: file.path, lines: fromFile });
+  const portSet = fromCli.has('port') || fromEnv.has('port') || fromFile.has('port');
+  const platformPort = portSet ? undefined : portFromPlatform(env, choice, values.host as string);
+  if (platformPort !== undefined) values.port = platformPort;
+
   const [appArg, extra] = program.processedArgs as [string | undefined, string[]];
   const appEntry = file?.entries.get(APP_KEY)?.[0];
   const argsEntry = file?.entries.get(ARGS_KEY)?.[0];
@@ -525,13 +580,65 @@ export function parseCommandLine(
 
   return {
     kind: 'run',
-    options: {
-      ...(values as Omit<Options, 'app' | 'args' | 'socketChoice'>),
-      app,
-      args,
-      socketChoice: socketChoice(fromCli, fromEnv, file && { path: file.path, lines: fromFile }),
-    } as Options,
+    options: { ...(values as Omit<Options, 'app' | 'args' | 'socketChoice'>), app, args, socketChoice: choice } as Options,
+    warnings: unknownVariables(env),
   };
+}
+
+/**
+ * The first option commander does not know, with what was most likely meant:
+ * a flag a typo away, or, after the app, `--` before an option of the app's.
+ */
+function unknownOption(argv: readonly string[], version: string): ChaussetteError {
+  // commander's own split: the operands met before the first unknown option, and that option.
+  const { operands, unknown } = buildCommand(version)
+    .configureOutput({ writeOut: () => {}, writeErr: () => {} })
+    .parseOptions([...argv]);
+  const flag = unknown[0] ?? '';
+  const closest = flag.startsWith('--') ? closestKey(flag.slice(2).replace(/=.*$/s, ''), OPTION_TABLE.map((spec) => configKey(spec.flags))) : undefined;
+  return errors.unknownOption(flag, closest === undefined ? undefined : `--${closest}`, operands[0]);
+}
+
+/** The platforms' variable (Heroku, Cloud Run, Render...), which most Node servers read. */
+export const PLATFORM_PORT_ENV = 'PORT';
+
+/**
+ * PORT, below every layer that names the port and above the default. It
+ * never moves a socket someone else chose: with --fd, LISTEN_FDS (when no
+ * layer named an address, the fds are served) or a unix socket, it is
+ * ignored, and not even checked.
+ */
+function portFromPlatform(env: NodeJS.ProcessEnv, choice: Options['socketChoice'], host: string): number | undefined {
+  const value = env[PLATFORM_PORT_ENV];
+  if (value === undefined || value === '') return undefined;
+  if (choice === 'fd' || (choice === 'none' && env.LISTEN_FDS) || isUnixHost(host)) return undefined;
+  return OPTION_TABLE.find((spec) => spec.key === 'port')!.parse(value, PLATFORM_PORT_ENV) as number;
+}
+
+/**
+ * The CHAUSSETTE_* variables chaussette sets for itself: a worker's slot
+ * (workers/protocol.ts), and the build's request to write the code cache
+ * (bin.cts, set by scripts/bundle.mjs).
+ */
+const INTERNAL_VARIABLES = [WORKER_VARIABLE, 'CHAUSSETTE_WRITE_CODE_CACHE'];
+
+/**
+ * A CHAUSSETTE_* variable that names nothing is a typo the file would have
+ * refused (CHAUSSETTE_PROT=9000): one warning line each, with the variable
+ * it most likely meant, found as for an unknown key of the file.
+ */
+function unknownVariables(env: NodeJS.ProcessEnv): string[] {
+  const keys = [...CONFIG_KEYS.keys()];
+  const variable = (key: string) => envName(`--${key}`);
+  const known = new Set([...keys.map(variable), ...INTERNAL_VARIABLES]);
+  return Object.keys(env)
+    .filter((name) => /^chaussette_/i.test(name) && !known.has(name))
+    .sort()
+    .map((name) => {
+      const closest = closestKey(name, keys);
+      const hint = closest ? `did you mean ${variable(closest)}?` : `the variables are ${APP_ENV}, ${ARGS_ENV} and the long options, as listed by chaussette --help`;
+      return `unknown variable ${name} ignored: ${hint}`;
+    });
 }
 
 function parseValues(spec: OptionSpec, raw: string[], flag: string): unknown {
@@ -609,6 +716,39 @@ function chooseInFile(path: string, lines: Map<keyof Options, number>): 'fd' | '
     `fd (line ${fdLine}) and host/port (line ${addressLine}) are both set; a socket comes from one or the other`,
     'keep fd to serve inherited sockets, or host/port to bind one',
   );
+}
+
+/**
+ * A unix socket has no port. A port given beside a unix: host, or on a
+ * higher layer than it, would be ignored without a word: refused. A port on
+ * a lower layer is overridden with the rest of that layer's address.
+ */
+function checkUnixPort(values: Record<string, unknown>, fromCli: Set<keyof Options>, fromEnv: Set<keyof Options>, file: LoadedConfig | undefined): void {
+  const hostSpec = OPTION_TABLE.find((spec) => spec.key === 'host')!;
+  const portSpec = OPTION_TABLE.find((spec) => spec.key === 'port')!;
+  const inFile = (spec: OptionSpec) => file?.entries.get(configKey(spec.flags))?.[0];
+  // One file naming both is a contradiction in the file, whatever overrides it.
+  const fileHost = inFile(hostSpec);
+  const filePort = inFile(portSpec);
+  if (file && fileHost && filePort && isUnixHost(fileHost.value)) {
+    throw errors.configLine(
+      file.path,
+      Math.max(fileHost.line, filePort.line),
+      `host ${fileHost.value} (line ${fileHost.line}) is a unix socket, which has no port, but port is set (line ${filePort.line})`,
+      'drop port, or give a TCP host such as 127.0.0.1',
+    );
+  }
+  if (!isUnixHost(values.host as string)) return;
+  const layer = (spec: OptionSpec) => (fromCli.has(spec.key) ? 3 : fromEnv.has(spec.key) ? 2 : inFile(spec) ? 1 : 0);
+  if (layer(portSpec) === 0 || layer(portSpec) < layer(hostSpec)) return;
+  const named = (spec: OptionSpec) => {
+    const value = String(values[spec.key]);
+    const where = layer(spec);
+    if (where === 3) return `${flagName(spec.flags)} ${value}`;
+    if (where === 2) return `${envName(spec.flags)}=${value}`;
+    return `${configKey(spec.flags)} = ${value} (${file!.path} line ${inFile(spec)!.line})`;
+  };
+  throw errors.unixHostWithPort(named(hostSpec), named(portSpec));
 }
 
 function choose(fd: boolean, address: boolean): 'fd' | 'address' | 'both' | undefined {

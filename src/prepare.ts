@@ -7,6 +7,7 @@
 import type { RequestListener } from 'node:http';
 import type { Server } from 'node:net';
 import type { AdaptedApp } from './apps/adapt.js';
+import { answerExpectContinue, withBodyLimit } from './apps/body-limit.js';
 import { guardListener, REQUEST_FAILED } from './apps/guard.js';
 import { loadApp } from './apps/load.js';
 import { warnOnUnservedUpgrade } from './apps/upgrade-warning.js';
@@ -15,7 +16,7 @@ import { readTlsFiles, type TlsFiles, tlsFilesFor, type TlsMaterial } from './ba
 import { serveUpgrades } from './drain.js';
 import { preload } from './hooks.js';
 import type { Logger } from './log.js';
-import { withAccessLog } from './logs/access.js';
+import { createAccessLog } from './logs/access.js';
 import type { Options } from './options.js';
 import { type Inherited, preflight } from './sockets/open.js';
 import { type ListenTarget, resolveListenTargets } from './sockets/resolve.js';
@@ -86,7 +87,9 @@ export function prepareServers(
   log.info(`Application is ${app.name} (${app.kind})`);
   if (app.upgrade) log.info('Upgrade requests (WebSocket) go to the listeners the app attached to its own server');
   const served = app.upgrade ? app.listener : warnOnUnservedUpgrade(app.listener, log);
-  const listener = withAccessLog(guardListener(served, log) as RequestListener, options.accessLog, log);
+  const access = createAccessLog(options.accessLog, log);
+  const guarded = withBodyLimit(guardListener(served, log) as RequestListener, options.maxBodySize);
+  const listener = access ? access.wrap(guarded) : guarded;
   const settings = {
     keepAliveTimeoutMs: options.keepAliveTimeout * 1000,
     headersTimeoutMs: options.headersTimeout * 1000,
@@ -101,6 +104,8 @@ export function prepareServers(
     probeProtocol: probeProtocol(backend, tlsFiles),
     createServer: () => {
       const server = backend.createServer(listener, settings);
+      answerExpectContinue(server, options.maxBodySize);
+      access?.watch(server);
       if (app.upgrade) serveUpgrades(server, app.upgrade);
       return server;
     },

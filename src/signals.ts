@@ -14,7 +14,7 @@
 // manager's SIGKILL after its stop timeout is the hard stop.
 
 import { constants } from 'node:os';
-import { describeError, ExitCode } from './errors.js';
+import { describeError, errors, ExitCode } from './errors.js';
 import type { Logger } from 'pino';
 
 /** What each signal does, as --help prints it and README and the man page say it (test/docs.test.ts). */
@@ -35,7 +35,7 @@ export const SIGNAL_HELP: ReadonlyArray<{ signal: string; single: string; primar
   },
   {
     signal: 'SIGUSR1',
-    single: 'reopen the --log-output file; never opens the inspector',
+    single: 'reopen the --log-output and --access-log-output files; never opens the inspector',
     primary: 'the same, and the workers reopen theirs',
     worker: 'ignored: its primary tells it',
   },
@@ -104,6 +104,11 @@ export interface SignalHandlers {
   fatal(error: unknown): void;
   /** A worker's primary is gone (its IPC channel closed). Unbound (the app still loading): exit at once. */
   primaryGone(): void;
+  /**
+   * Node's event loop emptied while starting: whatever the start awaits can
+   * never settle, and Node would exit 0 in silence. Unbound: one line, exit 70.
+   */
+  startStalled(): void;
 }
 
 export const exitCodeOf = (signal: HandledSignal) => 128 + (constants.signals[signal] ?? 0);
@@ -112,6 +117,7 @@ export class SignalTable {
   private readonly state: SignalState = { phase: 'starting', stopAsked: false, interrupts: 0 };
   private handlers: Partial<SignalHandlers> = {};
   private pendingStop: HandledSignal | undefined;
+  private stalled = false;
   private log: Logger | undefined;
   private readonly removers: Array<() => void> = [];
 
@@ -122,6 +128,7 @@ export class SignalTable {
     const table = new SignalTable(role);
     for (const signal of TAKEN[role]) table.listen(signal, () => table.receive(signal));
     if (role !== 'library') table.listen('uncaughtException', (error: unknown) => table.dispatchFatal(error));
+    if (role !== 'library') table.listen('beforeExit', () => table.state.phase === 'starting' && table.dispatchStalled());
     if (role === 'worker') table.listen('disconnect', () => (table.handlers.primaryGone ?? (() => process.exit(ExitCode.ok)))());
     return table;
   }
@@ -185,6 +192,15 @@ export class SignalTable {
   private dispatchFatal(error: unknown): void {
     if (this.handlers.fatal) return this.handlers.fatal(error);
     process.stderr.write(`chaussette: ERR_INTERNAL: ${describeError(error)}\n`);
+    process.exit(ExitCode.software);
+  }
+
+  private dispatchStalled(): void {
+    // The failure's own last notice schedules work, after which the loop empties again.
+    if (this.stalled) return;
+    this.stalled = true;
+    if (this.handlers.startStalled) return this.handlers.startStalled();
+    process.stderr.write(`chaussette: ${errors.startNeverSettled().oneLine()}\n`);
     process.exit(ExitCode.software);
   }
 

@@ -4,7 +4,7 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { countAccessLines, countTimeWait, cpuNsFromSchedstat, cpuTicksFromStat, parseH2load, parseWrk, processGroupFromStat, vmRssKb } from '../bench/lib/parse.mjs';
+import { countAccessLines, countTimeWait, cpuNsFromSchedstat, cpuTicksFromStat, groupCpuTicks, parseCounts, parseH2load, parseWrk, processGroupFromStat, vmRssKb } from '../bench/lib/parse.mjs';
 import { ROOT } from './helpers.js';
 
 const sample = (name: string) => readFileSync(join(ROOT, 'test/fixtures/bench', name), 'utf8');
@@ -164,4 +164,22 @@ t.test("access log: the lines of served GETs with 200, in chaussette's common an
   ].join('\n');
   t.equal(countAccessLines(json), 1);
   t.equal(countAccessLines(''), 0);
+});
+
+t.test('parseCounts: the counting app\'s "REQUESTS CONNECTIONS" line; null for a half-written file', async (t) => {
+  t.same(parseCounts('12345 50\n'), { requests: 12345, connections: 50 });
+  t.same(parseCounts('0 0'), { requests: 0, connections: 0 });
+  t.equal(parseCounts(''), null);
+  t.equal(parseCounts('123'), null);
+  t.equal(parseCounts('12 3\n45 6\n'), null);
+});
+
+t.test('groupCpuTicks: utime + stime of the processes of one group, others skipped', async (t) => {
+  // pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime ...
+  const stat = (pid: number, comm: string, pgrp: number, utime: number, stime: number) =>
+    `${pid} (${comm}) S 1 ${pgrp} ${pgrp} 0 -1 4194560 100 0 0 0 ${utime} ${stime} 0 0 20 0 7 0 1000 0 0`;
+  const stats = [stat(500, 'node', 500, 300, 40), stat(501, 'node', 500, 120, 30), stat(502, 'node (worker)', 500, 1, 1), stat(600, 'wrk', 600, 900, 900)];
+  t.equal(groupCpuTicks(stats, 500), 492);
+  t.equal(groupCpuTicks(stats, 600), 1800);
+  t.equal(groupCpuTicks(stats, 700), 0, 'no process of that group');
 });

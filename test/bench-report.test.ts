@@ -1,10 +1,11 @@
 // bench/lib/report.mjs with fixed measurements: the summary's medians and
 // ratios, the exact text printed per scenario, the results.json entry.
 import t from 'tap';
-import { clientLine, fmtMs, fmtRps, scenarioRecord, scenarioReport, summarize, table, type BenchConfig, type LoadRun, type Measured } from '../bench/lib/report.mjs';
+import { clientLine, fmtMs, fmtRps, scenarioRecord, scenarioReport, summarize, summarizeSplits, table, type BenchConfig, type LoadRun, type Measured } from '../bench/lib/report.mjs';
+import { splitOf } from '../bench/lib/stats.mjs';
 import { SCENARIOS, type Scenario } from '../bench/lib/scenarios.mjs';
 
-const config: BenchConfig = { rounds: 2, seconds: 5, warmup: 1, cold: 2, rss: 2, threads: 1, connections: 50, h2Streams: 10 };
+const config: BenchConfig = { rounds: 2, seconds: 5, warmup: 1, cold: 2, rss: 2, threads: 1, connections: 50, h2Streams: 10, workers: 2 };
 const scenario = (name: string): Scenario => {
   const found = SCENARIOS[name];
   if (!found) throw new Error(`no scenario ${name}`);
@@ -133,7 +134,7 @@ t.test('scenarioReport: the whole text of an http scenario', async (t) => {
   );
 });
 
-t.test('scenarioReport: a cold-start scenario has no load, only cold starts, compared three ways', async (t) => {
+t.test('scenarioReport: a cold-start scenario has no load, only cold starts and their CPU time, compared three ways', async (t) => {
   const cold: Measured = {
     rounds: [],
     accessChecks: [],
@@ -150,7 +151,7 @@ t.test('scenarioReport: a cold-start scenario has no load, only cold starts, com
     [
       '',
       '=== cold-start: cold start of chaussette with and without its compile cache, vs bare node:http, on fd 3 from systemd-socket-activate',
-      'cold start x2, the servers taking turns; medians',
+      'no load; cold start x2, the servers taking turns; medians',
       '',
       'chaussette, compile cache vs bare node:http:',
       'metric              | bare node:http | chaussette, compile cache | ratio | goal    | ok?',
@@ -294,4 +295,63 @@ t.test('access-log: a table per comparison, goals counted over those that have t
   const record = scenarioRecord(accessLog, result, comparisons, { startedAt: new Date(0), environment: {}, config });
   t.same('accessLogCheck' in record && record.accessLogCheck, result.accessChecks);
   t.notOk('coldStart' in record, 'no cold start outside http');
+});
+
+t.test('workers: the A/A control named, the busiest share per pooled server with its goal, the split per round, cold start only', async (t) => {
+  const workers = scenario('workers');
+  t.equal(clientLine(workers, config), 'wrk -t1 -c50 -d5s, 2 alternating rounds; cold start x2; N = 2; medians');
+  const one = (rps: number) => ({ ...run(rps, 2, 20), processes: [{ pid: 1, requests: rps * 5, connections: 50 }], split: splitOf([{ pid: 1, requests: rps * 5, connections: 50 }]) });
+  const two = (rps: number, busiest: number, connections: [number, number]) => {
+    const processes = [
+      { pid: 7, requests: Math.round(rps * 5 * busiest), connections: connections[0] },
+      { pid: 8, requests: Math.round(rps * 5 * (1 - busiest)), connections: connections[1] },
+    ];
+    return { ...run(rps, 3, 25), processes, split: splitOf(processes) };
+  };
+  const round = 1;
+  const result: Measured = {
+    rounds: [
+      { round, server: 'bare', keepAlive: one(40000), close: one(8000) },
+      { round, server: 'shared', keepAlive: two(60000, 0.75, [42, 8]), close: two(12000, 0.53, [30000, 27000]) },
+      { round, server: 'cluster', keepAlive: two(64000, 0.5, [25, 25]), close: two(7000, 0.5, [17500, 17500]) },
+      { round, server: 'workers', keepAlive: two(58000, 0.6, [26, 24]), close: two(6000, 0.5, [15000, 15000]) },
+      { round, server: 'chaussette', keepAlive: one(35000), close: one(7600) },
+      { round, server: 'bare-2', keepAlive: one(38000), close: one(8000) },
+    ],
+    accessChecks: [],
+    cold: ['bare', 'shared', 'cluster', 'workers', 'chaussette', 'bare-2'].map((server, i) => ({ run: 1, server, ms: 40 + 10 * i })),
+    timeWait: 0,
+  };
+  t.same(summarizeSplits(workers, result), [
+    { server: 'shared', mode: 'keepAlive', busiestShare: 0.75, goal: null, ok: null },
+    { server: 'shared', mode: 'close', busiestShare: 0.53, goal: null, ok: null },
+    { server: 'cluster', mode: 'keepAlive', busiestShare: 0.5, goal: null, ok: null },
+    { server: 'cluster', mode: 'close', busiestShare: 0.5, goal: null, ok: null },
+    { server: 'workers', mode: 'keepAlive', busiestShare: 0.6, goal: '<= 0.55', ok: false },
+    { server: 'workers', mode: 'close', busiestShare: 0.5, goal: null, ok: null },
+  ], 'single processes left out');
+  const comparisons = summarize(workers, result);
+  t.same(comparisons.map((c) => [`${c.subject}/${c.reference}`, c.control]), [
+    ['bare-2/bare', true],
+    ['workers/bare', false],
+    ['shared/bare', false],
+    ['cluster/bare', false],
+    ['workers/chaussette', false],
+  ]);
+  const lines = scenarioReport('workers', workers, result, comparisons, { ...config, rounds: 1 }).split('\n');
+  t.ok(lines.includes("A/A control, bare node:http, 1 process (A/A) vs bare node:http, 1 process: identical servers, so a ratio away from 1 is the machine's noise:"));
+  t.ok(lines.includes('keep-alive throughput (req/s)   |                     40000 |                           38000 | 0.950 | report |'));
+  t.ok(lines.includes('keep-alive throughput (req/s)   |                     40000 |                  58000 | 1.450 | >= 1.6 | NO'));
+  t.ok(lines.includes('cold start (ms)                 |                 80.00 |                  70.00 | 0.875 | <= 1.3 | yes'), 'the pool started against one chaussette');
+  // workers/bare: keep-alive 1.45 (NO), close 0.75 (NO); workers/chaussette: cold start (yes); the split of workers (NO).
+  t.ok(lines.includes('1 of 4 goals met (ratio = first / second)'));
+  t.ok(lines.includes('chaussette --workers N       | keep-alive | 0.600 | <= 0.55 | NO'));
+  t.ok(lines.includes('    1 | shared  | 75/25               | 84/16                  | 53/47          | 53/47'));
+  t.notOk(lines.some((line) => /^ +1 \| (bare|chaussette|bare-2) +\|.*\//.test(line)), 'no split row for one process');
+  t.ok(lines.includes('cold start workers (ms): 70.00'));
+  t.notOk(lines.some((line) => line.startsWith('idle RSS')), 'cold start only');
+  const record = scenarioRecord(workers, result, comparisons, { startedAt: new Date(0), environment: {}, config });
+  t.same('splits' in record && record.splits, summarizeSplits(workers, result));
+  t.same('summary' in record && record.summary['bare-2/bare']?.control, true);
+  t.notOk('idleRss' in record);
 });

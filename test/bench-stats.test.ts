@@ -1,6 +1,6 @@
 // bench/lib/stats.mjs and the goal and scenario choices of bench/lib/scenarios.mjs, with fixed numbers.
 import t from 'tap';
-import { accessLogCheck, compareMedians, cpuUsPerRequest, median, meetsGoal, nearestRank, valuesOf } from '../bench/lib/stats.mjs';
+import { accessLogCheck, compareMedians, countsDelta, cpuUsPerRequest, median, meetsGoal, nearestRank, splitOf, valuesOf } from '../bench/lib/stats.mjs';
 import { HTTP_GOALS, pickGoals, SCENARIOS, selectScenarios } from '../bench/lib/scenarios.mjs';
 
 t.test('median: odd and even counts, unsorted input left alone, NaN for none', async (t) => {
@@ -69,12 +69,84 @@ t.test('pickGoals: https takes the keep-alive and close goals of http, not cold 
 });
 
 t.test('selectScenarios: BENCH_ONLY names, http2 for h2 and h2c, in the table order, unknown names refused', async (t) => {
-  const all = ['cold-start', 'http', 'https', 'h2', 'h2c', 'access-log'];
+  const all = ['cold-start', 'http', 'https', 'h2', 'h2c', 'access-log', 'module', 'workers'];
   t.same(selectScenarios(undefined), all);
   t.same(selectScenarios(' '), all);
   t.same(selectScenarios('access-log,http'), ['http', 'access-log'], 'http first, whatever the order given');
   t.same(selectScenarios('http,cold-start'), ['cold-start', 'http'], 'the cold starts before any load');
   t.same(selectScenarios('http2 https'), ['https', 'h2', 'h2c']);
   t.same(selectScenarios('h2c,http2,,h2c'), ['h2', 'h2c']);
-  t.throws(() => selectScenarios('http,http3'), { message: 'BENCH_ONLY: unknown scenario "http3"; known: cold-start, http, https, h2, h2c, access-log, http2' });
+  t.throws(() => selectScenarios('http,http3'), { message: 'unknown scenario "http3"; known: cold-start, http, https, h2, h2c, access-log, module, workers, http2' });
+});
+
+t.test('selectScenarios: names on the command line (npm run bench -- workers), with BENCH_ONLY or alone', async (t) => {
+  t.same(selectScenarios(undefined, ['workers', 'module']), ['module', 'workers']);
+  t.same(selectScenarios('', ['workers,http2']), ['h2', 'h2c', 'workers']);
+  t.same(selectScenarios('http', ['workers']), ['http', 'workers'], 'both add up');
+  t.same(selectScenarios(undefined, []), selectScenarios(undefined), 'no argument: all');
+  t.throws(() => selectScenarios(undefined, ['--workers']), { message: /^unknown scenario "--workers"/ });
+});
+
+t.test('countsDelta: what each process served during a run, busiest first; a process new in the run counts from 0', async (t) => {
+  const before = new Map([
+    [101, { requests: 10, connections: 2 }],
+    [102, { requests: 5, connections: 1 }],
+  ]);
+  const after = new Map([
+    [101, { requests: 110, connections: 12 }],
+    [102, { requests: 305, connections: 31 }],
+    [103, { requests: 100, connections: 10 }],
+  ]);
+  t.same(countsDelta(before, after), [
+    { pid: 102, requests: 300, connections: 30 },
+    { pid: 101, requests: 100, connections: 10 },
+    { pid: 103, requests: 100, connections: 10 },
+  ]);
+  t.same(countsDelta(new Map(), new Map()), []);
+});
+
+t.test('splitOf: shares of requests and of connections, busiest first, and the busiest share', async (t) => {
+  // The issue's keep-alive case: requests 75/25, connections 84/16 (the second process has more requests per connection).
+  const split = splitOf([
+    { pid: 1, requests: 7500, connections: 42 },
+    { pid: 2, requests: 2500, connections: 8 },
+  ]);
+  t.same(split, { requests: '75/25', connections: '84/16', busiestShare: 0.75 });
+  t.same(splitOf([{ pid: 1, requests: 10, connections: 1 }]), { requests: '100', connections: '100', busiestShare: 1 });
+  t.same(splitOf([
+    { pid: 1, requests: 60, connections: 2 },
+    { pid: 2, requests: 40, connections: 6 },
+    { pid: 3, requests: 0, connections: 0 },
+  ]), { requests: '60/40/0', connections: '75/25/0', busiestShare: 0.6 }, 'connections sorted on their own; an idle process counts');
+  const none = splitOf([{ pid: 1, requests: 0, connections: 0 }]);
+  t.equal(none.requests, 'NaN');
+  t.ok(Number.isNaN(none.busiestShare));
+});
+
+t.test('module and workers: the issue 17 goals, an A/A control whose servers are the same command', async (t) => {
+  for (const name of ['module', 'workers']) {
+    const scenario = SCENARIOS[name];
+    const control = scenario?.comparisons.filter((c) => c.control) ?? [];
+    t.equal(control.length, 1, `${name}: one A/A pair`);
+    const [pair] = control;
+    const ctx = { tmp: '/tmp', workers: 2 };
+    const [a, b] = [scenario?.servers[pair?.reference ?? ''], scenario?.servers[pair?.subject ?? '']];
+    t.same([b?.script, b?.args(ctx), b?.counts], [a?.script, a?.args(ctx), a?.counts], `${name}: the A/A servers run the same command`);
+    t.same(pair?.goals, {}, 'the control has no goal');
+  }
+  const module = SCENARIOS.module;
+  t.same(module?.comparisons.find((c) => c.subject === 'cjs')?.goals.coldStartMs, { op: '<=', ratio: 1.2 });
+  t.same(module?.servers.cjs?.args({ tmp: '/tmp', workers: 2 }), ['--log-level', 'warn', 'bench/apps/hello.cjs']);
+  t.same(module?.servers.bare?.args({ tmp: '/tmp', workers: 2 }), ['bench/apps/hello.cjs'], 'the bare server imports the same module');
+  const workers = SCENARIOS.workers;
+  t.same(workers?.servers.workers?.args({ tmp: '/tmp', workers: 3 }), ['--log-level', 'warn', '--workers', '3', 'bench/apps/counting.cjs']);
+  t.same(workers?.servers.shared?.args({ tmp: '/tmp', workers: 3 }), ['3', 'bench/apps/counting.cjs']);
+  t.same(workers?.servers.cluster?.args({ tmp: '/tmp', workers: 3 }), ['3', 'bench/apps/counting.cjs']);
+  t.ok(Object.values(workers?.servers ?? {}).every((spec) => spec.counts), 'every workers server counts its split');
+  t.same(workers?.comparisons.find((c) => c.subject === 'workers' && c.reference === 'bare')?.goals, {
+    keepAliveRps: { op: '>=', ratio: 1.6 },
+    closeRps: { op: '>=', ratio: 1.3 },
+  });
+  t.same(workers?.comparisons.find((c) => c.reference === 'chaussette')?.goals, { coldStartMs: { op: '<=', ratio: 1.3 } });
+  t.same(workers?.splitGoals, [{ server: 'workers', mode: 'keepAlive', maxShare: 0.55 }]);
 });

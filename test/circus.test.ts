@@ -32,7 +32,8 @@ function swap(text: string, from: string | RegExp, to: string): string {
 function exampleConfig(socket: { port: number } | { path: string }, edit: (ini: string) => string = (ini) => ini): string {
   for (const path of [process.execPath, CLI, PID_APP, ROOT]) if (/\s/.test(path)) throw new Error(`a space in ${path}`);
   let ini = swap(EXAMPLE, /^cmd = \/usr\/bin\/chaussette /m, `cmd = ${process.execPath} ${CLI} `);
-  ini = swap(ini, / \/srv\/app\/server\.js$/m, ` ${PID_APP}`);
+  // The app first, chaussette's options after it, as the example (and many a Circus user) writes it.
+  ini = swap(ini, / \/srv\/app\/server\.js --fd /, ` ${PID_APP} --fd `);
   ini = swap(ini, /^working_dir = \/srv\/app$/m, `working_dir = ${ROOT}`);
   if ('port' in socket) {
     ini = swap(ini, /^port = 8000$/m, `port = ${socket.port}`);
@@ -194,7 +195,7 @@ function describeLoad(load: LoadCounts, labels: Record<string, string>): string 
   return `sent ${load.sent} (keep-alive ${load.keepAlive}, new connection ${load.newConnection}), ok ${load.ok}, failed ${load.failed}; per pid: ${perPid}`;
 }
 
-t.test('numprocesses = 3: each chaussette serves the fd circusd bound, and all of them answer', async (t) => {
+t.test('numprocesses = 3, cmd with the app before --fd: each chaussette serves the fd circusd bound, and all of them answer', async (t) => {
   const port = await freePort();
   const { circusd, ready } = await startCircusd(t, exampleConfig({ port }));
   const { fd, address } = ready.sockets.web!;

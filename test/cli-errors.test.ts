@@ -1,7 +1,9 @@
 // Every bad input gets one line on stderr, with a code and a hint, and a
 // deliberate exit code; never a stack trace, never a hang.
 import t from 'tap';
-import { openSync } from 'node:fs';
+import { mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { listeningSocket, PASS_FD, runToExit, startChaussette, stdioWith } from './helpers.js';
 
 interface Case {
@@ -17,6 +19,12 @@ interface Case {
 const NODE = [process.execPath, 'dist/bin.cjs'];
 const passFd = (kind: string, fd: number) => ['python3', PASS_FD, kind, String(fd), ...NODE];
 
+// A configuration file whose fd lists nothing.
+const dir = mkdtempSync(join(tmpdir(), 'chaussette-cli-errors-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+const emptyFdFile = join(dir, 'empty-fd.conf');
+writeFileSync(emptyFdFile, 'fd = ,\n');
+
 const cases: Case[] = [
   { name: 'fd not open', args: ['--fd', '42'], code: 78, error: /ERR_FD_NOT_OPEN: fd 42 is not open in this process \(hint: the parent must pass fd 42 without close-on-exec/ },
   { name: 'fd is a regular file', args: ['--fd', '3'], stdio: stdioWith(3, openSync('package.json', 'r')), code: 78, error: /ERR_FD_NOT_SOCKET: fd 3 is the regular file .*package\.json, not a socket/ },
@@ -29,8 +37,23 @@ const cases: Case[] = [
   { name: 'LISTEN_FDS not a number', args: [], env: { LISTEN_FDS: 'two', LISTEN_PID: '1' }, code: 78, error: /ERR_LISTEN_FDS: LISTEN_FDS="two" is not a number of file descriptors/ },
   { name: '--fd with --port', args: ['--fd', '3', '--port', '80'], code: 64, error: /ERR_USAGE_FD_AND_ADDRESS: --fd and --host\/--port were both given/ },
   { name: '--fd NAME without systemd', args: ['--fd', 'web'], code: 78, error: /ERR_FD_NAME_NO_SYSTEMD: --fd web: no named sockets to choose from \(LISTEN_FDS is not set\)/ },
-  { name: 'unknown option', args: ['--prot', '80'], code: 64, error: /ERR_USAGE: unknown option '--prot' \(hint: see chaussette --help\)/ },
+  { name: 'unknown option', args: ['--prot', '80'], code: 64, error: /ERR_USAGE: unknown option '--prot' \(hint: did you mean --port\? see chaussette --help\)/ },
+  {
+    name: 'unknown option after the app: the app\'s options go after --',
+    args: ['examples/factory.cjs:createApp', 'Bonjour', '--verbose'],
+    code: 64,
+    error: /^chaussette: ERR_USAGE: unknown option '--verbose' after the app "examples\/factory\.cjs:createApp" \(hint: an option of the app goes after --, as in: chaussette examples\/factory\.cjs:createApp -- --verbose; chaussette's own options may come before or after the app\)$/m,
+  },
+  // An fd list with nothing in it would serve no socket, which looked like a finished Accept=yes connection: exit 0.
+  { name: "--fd ''", args: ['--fd', ''], code: 64, error: /^chaussette: ERR_USAGE_VALUE: --fd "" is not an fd number or name, or a comma-separated list of them/ },
+  { name: '--fd ,,', args: ['--fd', ',,'], code: 64, error: /^chaussette: ERR_USAGE_VALUE: --fd ",," is not an fd number or name/ },
+  { name: 'CHAUSSETTE_FD=,', args: [], env: { CHAUSSETTE_FD: ',' }, code: 64, error: /^chaussette: ERR_USAGE_VALUE: CHAUSSETTE_FD "," is not an fd number or name/ },
+  { name: 'fd = , in a configuration file', args: ['--config', emptyFdFile], code: 78, error: /^chaussette: ERR_CONFIG: \S+empty-fd\.conf line 1: fd "," is not an fd number or name/ },
+  { name: "--require ''", args: ['--require', ''], code: 64, error: /^chaussette: ERR_USAGE_VALUE: --require "" is not a module, or a comma-separated list of modules/ },
+  { name: 'PORT that is no port', args: [], env: { PORT: 'http' }, code: 64, error: /^chaussette: ERR_USAGE_VALUE: PORT "http" is not a port number \(0-65535\)/ },
   { name: 'bad port', args: ['--port', '99999'], code: 64, error: /ERR_USAGE_VALUE: --port "99999" is not a port number/ },
+  // Beyond what a Node.js timer holds (2^31-1 ms) the stop would cut every request after 1 ms.
+  { name: 'duration too long for a timer', args: ['--graceful-timeout', '3000000'], code: 64, error: /ERR_USAGE_VALUE: --graceful-timeout "3000000" is not a number of seconds from 0 to 2000000/ },
   { name: 'unknown backend', args: ['--backend', 'gopher'], code: 64, error: /ERR_BACKEND: backend "gopher" is not known; available: http/ },
   { name: 'log file cannot be written', args: ['--log-output', '/proc/chaussette.log'], code: 78, error: /ERR_LOG_OUTPUT: cannot write the log to \/proc\/chaussette\.log/ },
   { name: 'host that does not resolve', args: ['--host', 'no-such-host.invalid', '--port', '0'], code: 78, error: /ERR_LISTEN: cannot listen on no-such-host\.invalid:0: the host name does not resolve/ },

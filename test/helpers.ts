@@ -16,11 +16,11 @@ export const CLI = join(ROOT, 'dist', 'bin.cjs');
 export const FIXTURES = join(ROOT, 'test', 'fixtures');
 export const PASS_FD = join(FIXTURES, 'pass-fd.py');
 
-/** An environment without the variables a test harness or a parent service may carry. */
+/** An environment without the variables a test harness, a parent service or a platform (PORT) may carry. */
 export function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   const env = { ...process.env };
   for (const key of Object.keys(env)) {
-    if (/^(LISTEN_|CHAUSSETTE_|NOTIFY_SOCKET|WATCHDOG_)/.test(key)) delete env[key];
+    if (/^(LISTEN_|CHAUSSETTE_|NOTIFY_SOCKET|WATCHDOG_|PORT$)/.test(key)) delete env[key];
   }
   return { ...env, ...extra };
 }

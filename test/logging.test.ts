@@ -1,10 +1,13 @@
 // Logs: JSON lines for machines, readable lines on a terminal, a file on request.
 import t, { type Test } from 'tap';
 import { execFileSync, spawn } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, mkdtempSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PIPE_BUF } from '../src/logs/batch.js';
+import { QUEUE_LIMIT } from '../src/logs/sink.js';
 import { CLI, cleanEnv, FIXTURES, listeningPort, type LogLine, onEvent, request, ROOT, serve, waitUntil } from './helpers.js';
+import { startReceiver } from './notify-receiver.js';
 
 t.test('--log-output FILE: JSON lines in the file, nothing on stdout', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'chaussette-'));
@@ -245,3 +248,125 @@ t.test('SIGUSR1 when the new file cannot be opened: an error in the file still o
   t.equal(await running.stop(), 0);
   t.equal(running.stderr(), '', 'no crash, nothing on stderr');
 });
+
+/** The port in a STATUS= line: "Serving 127.0.0.1:PORT (http): ...". */
+const statusPort = (status: string | undefined) => Number(/^Serving 127\.0\.0\.1:(\d+) /.exec(status ?? '')?.[1]);
+
+for (const where of ['standard output', '--log-output'] as const) {
+  t.test(`${where} on /dev/full (every write fails with ENOSPC): serving goes on, said once on stderr and in STATUS=, and the stop is clean`, async (t) => {
+    const receiver = await startReceiver();
+    t.teardown(() => receiver.close());
+    const full = openSync('/dev/full', 'w');
+    const args = [CLI, '--host', '127.0.0.1', '--port', '0', '--access-log', 'common', ...(where === '--log-output' ? ['--log-output', '/dev/full'] : [])];
+    const child = spawn(process.execPath, args, {
+      cwd: ROOT,
+      env: cleanEnv({ NOTIFY_SOCKET: receiver.address }),
+      stdio: ['ignore', where === 'standard output' ? full : 'pipe', 'pipe'],
+    });
+    closeSync(full);
+    t.teardown(() => child.kill('SIGKILL'));
+    let stderr = '';
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    let stdout = '';
+    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+
+    const reason = 'ENOSPC: no space left on device, write';
+    const ready = await receiver.waitFor('READY', '1', 10_000);
+    t.match(ready.fields.STATUS, new RegExp(`^Serving 127\\.0\\.0\\.1:\\d+ \\(http\\): no requests yet; the log cannot be written \\(${reason}\\): \\d+ lines dropped$`));
+    const port = statusPort(ready.fields.STATUS);
+    for (let i = 0; i < 20; i++) t.equal((await request({ port })).status, 200, `request ${i} answered`);
+    child.kill('SIGTERM');
+    t.equal(await exited, 0, 'stopped with its normal exit code');
+    const target = where === 'standard output' ? 'standard output' : '/dev/full';
+    t.equal(
+      stderr,
+      `chaussette: ERR_LOG_WRITE: cannot write the log to ${target}: ${reason}; serving goes on, and its lines are dropped until it can be written again ` +
+        '(hint: free space on its disk, or make its reader read; the count of lines lost is logged when writing works again)\n',
+      'one line on stderr for the whole run of failures, no stack',
+    );
+    t.equal(stdout, '', 'nothing on stdout either');
+  });
+}
+
+for (const workers of [0, 2]) {
+  t.test(`--log-output a FIFO whose reader stalls${workers ? ` (--workers ${workers})` : ''}: serving goes on, what waits stays under its limit, and every line is written or counted in a notice`, async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'chaussette-fifo-'));
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+    const fifo = join(dir, 'log.fifo');
+    execFileSync('mkfifo', [fifo]);
+    // The reader: open, but it reads nothing until told to.
+    const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    t.teardown(() => closeSync(reader));
+    let read = '';
+    const readAll = () => {
+      const buffer = Buffer.alloc(1 << 16);
+      for (;;) {
+        let n = 0;
+        try {
+          n = readSync(reader, buffer);
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code === 'EAGAIN') return read;
+          throw error;
+        }
+        if (n === 0) return read;
+        read += buffer.subarray(0, n).toString();
+      }
+    };
+    const receiver = await startReceiver();
+    t.teardown(() => receiver.close());
+    const args = ['--log-output', fifo, '--access-log', 'common', '--workers', String(workers)];
+    const running = await serve(t, args, { env: cleanEnv({ NOTIFY_SOCKET: receiver.address }), waitReady: false });
+    const port = statusPort((await receiver.waitFor('READY', '1', 10_000)).fields.STATUS);
+
+    // Each access line about 4 KB: a few hundred requests fill the pipe (64 KiB) and what may wait (QUEUE_LIMIT).
+    const path = `/${'x'.repeat(4000)}`;
+    const statuses = new Set<number>();
+    let sent = 0;
+    while (!running.stderr().includes('ERR_LOG_WRITE')) {
+      statuses.add((await request({ port, path })).status);
+      if (++sent > 5000) throw new Error(`no ERR_LOG_WRITE after ${sent} requests: ${running.stderr()}`);
+    }
+    // As many again once lines are dropped: none of them may be held.
+    for (const stop = sent * 2; sent < stop; sent++) statuses.add((await request({ port, path })).status);
+    t.same([...statuses], [200], `${sent} requests, all answered while the log stalls`);
+    const reason = 'its reader does not keep up (1048576 bytes waiting)';
+    t.match(running.stderr(), new RegExp(`^chaussette: ERR_LOG_WRITE: cannot write the log to ${fifo}: ${reason.replace(/[()]/g, '\\$&')}; serving goes on`));
+    const trouble = `; ${workers ? 'worker \\d: ' : ''}the log cannot be written \\(${reason.replace(/[()]/g, '\\$&')}\\): \\d+ lines? dropped`;
+    await receiver.waitFor('STATUS', new RegExp(trouble), 5000);
+    const troubleAt = receiver.messages.length;
+
+    // The reader catches up: what waited comes out, then each process's notice, then what came after.
+    const lines = () => readAll().split('\n');
+    const accessLines = () => lines().filter((line) => line.includes('"GET /x'));
+    const notices = () => lines().filter((line) => line.includes('"droppedLines"')).map((line) => JSON.parse(line) as { level: number; droppedLines: number; msg: string });
+    const dropped = () => notices().reduce((sum, notice) => sum + notice.droppedLines, 0);
+    // Lines still in a batch when the reader came back are written after the notice.
+    await waitUntil(() => notices().length > 0 && accessLines().length + dropped() === sent, 10_000, () => `${sent} requests: ${accessLines().length} lines read + ${dropped()} dropped`);
+    t.pass(`${sent} requests: ${accessLines().length} lines written, ${dropped()} counted as dropped, none lost unsaid`);
+    t.ok(dropped() >= sent / 2, 'the lines of the second half were dropped, not held');
+    for (const notice of notices()) t.match(notice, { level: 40, msg: new RegExp(`^The log can be written again: \\d+ lines? dropped since \\S+ \\(${reason.replace(/[()]/g, '\\$&')}\\)$`) });
+    const before = read.slice(0, read.indexOf('"droppedLines"'));
+    const bound = 65536 + Math.max(1, workers) * (QUEUE_LIMIT + PIPE_BUF);
+    t.ok(Buffer.byteLength(before) <= bound, `what was written before the first notice (${Buffer.byteLength(before)} bytes) fits the pipe and the queues' limit: nothing more was held`);
+
+    const told = await waitUntil(
+      () => {
+        const recovered = running.stderr().split('\n').filter((line) => line.includes('can be written to'));
+        return recovered.length === notices().length && recovered;
+      },
+      5000,
+      'a line on stderr for each recovery',
+      { wake: running.onChange },
+    );
+    t.same(
+      told.map((line) => Number(/again; (\d+) lines? dropped/.exec(line)?.[1])).sort(),
+      notices().map((notice) => notice.droppedLines).sort(),
+      'stderr says each process recovered, with its count',
+    );
+    t.equal(running.stderr().split('\n').filter((line) => line.includes('ERR_LOG_WRITE')).length, notices().length, 'and said once that it failed');
+    const back = await receiver.waitFor('STATUS', /^Serving (?!.*dropped)/, 5000, troubleAt);
+    t.notMatch(back.fields.STATUS, /dropped/, 'STATUS= says nothing of the log any more');
+    t.equal(await running.stop(), 0);
+  });
+}

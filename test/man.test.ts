@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import compileCache from '../src/compile-cache.cjs';
 import { ExitCode } from '../src/errors.js';
-import { APP_ENV, ARGS_ENV, envName, helpText, OPTION_TABLE } from '../src/options.js';
+import { APP_ENV, ARGS_ENV, envName, helpText, OPTION_TABLE, PLATFORM_PORT_ENV } from '../src/options.js';
 import { ACTIVATION_VARIABLES } from '../src/systemd/activation.js';
 import { exitCodeOf, SIGNAL_HELP } from '../src/signals.js';
 import { WATCHDOG_VARIABLES } from '../src/systemd/watchdog-env.js';
@@ -123,6 +123,7 @@ t.test('ENVIRONMENT names every variable chaussette reads', async (t) => {
     APP_ENV,
     ARGS_ENV,
     ...OPTION_TABLE.map((spec) => envName(spec.flags)),
+    PLATFORM_PORT_ENV,
     ...ACTIVATION_VARIABLES,
     ...WATCHDOG_VARIABLES,
     ...compileCache.COMPILE_CACHE_VARIABLES,

@@ -3,7 +3,7 @@
 // fails, instead of chaussette quietly falling back to a slower path.
 import t from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer as createHttpServer, request, type ServerResponse } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, request, type ServerResponse } from 'node:http';
 import { connect as connectHttp2, createServer as createHttp2Server, type Http2Session } from 'node:http2';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -12,6 +12,7 @@ import {
   adoptHandle,
   type Connection,
   countBodyBytes,
+  descriptorOf,
   discard,
   hasConnectionCount,
   hasHttp2StreamMap,
@@ -21,6 +22,8 @@ import {
   hasPeerName,
   httpConnections,
   interceptAccepted,
+  limitArrivingBody,
+  lingerBeforeClose,
   peerAddress,
   responseInProgress,
   startConnectionTracking,
@@ -93,19 +96,27 @@ t.test('accepted connections as raw handles, adopted by a server that never list
   const listening = createServer({ pauseOnConnect: true });
   const port = await listen(listening);
   const received: unknown[] = [];
+  const failures: NodeJS.ErrnoException[] = [];
   t.equal(
-    interceptAccepted(listening, (connection) => received.push(connection)),
+    interceptAccepted(listening, (connection) => received.push(connection), (error) => failures.push(error)),
     'handle',
     'connections are taken from the handle, not the slower connection event',
   );
   const client = connect(port, '127.0.0.1');
   t.teardown(() => client.destroy());
   while (received.length === 0) await new Promise((resolve) => setImmediate(resolve));
+  const fd = descriptorOf(received[0] as Connection);
+  t.ok(typeof fd === 'number' && fd > 2, `the raw handle tells its file descriptor (${fd})`);
+  // What libuv calls when accept() fails and its reserve descriptor is gone (UV_EMFILE is -24 on Linux).
+  (listening as unknown as { _handle: { onconnection(status: number): void } })._handle.onconnection(-24);
+  t.match(failures, [{ code: 'EMFILE', syscall: 'accept' }], 'a failed accept is reported as node:net would');
   const server = createHttpServer((_req, res) => res.end('adopted\n'));
   startConnectionTracking(server);
   t.ok(hasConnectionCount(server), 'the server counts its connections where close() looks');
   const before = (server as unknown as { _connections: number })._connections;
-  server.emit('connection', adoptHandle(received[0], server));
+  const adopted = adoptHandle(received[0], server);
+  t.equal(descriptorOf(adopted), fd, 'so does the socket made of it');
+  server.emit('connection', adopted);
   t.equal((server as unknown as { _connections: number })._connections, before + 1, 'the adopted socket is counted');
   client.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
   let answer = '';
@@ -120,7 +131,7 @@ t.test("a raw handle's client address (--sticky), read without building a socket
   const listening = createServer({ pauseOnConnect: true });
   const port = await listen(listening);
   const received: Connection[] = [];
-  interceptAccepted(listening, (connection) => received.push(connection));
+  interceptAccepted(listening, (connection) => received.push(connection), () => {});
   // 127.0.0.2 is on the loopback too: the address read must be the client's, not the server's.
   const client = connect({ port, host: '127.0.0.1', localAddress: '127.0.0.2' });
   t.teardown(() => client.destroy());
@@ -136,7 +147,7 @@ t.test("a raw handle's client address (--sticky), read without building a socket
   const unix = createServer({ pauseOnConnect: true });
   await new Promise<void>((resolve) => unix.listen(path, resolve));
   const fromUnix: Connection[] = [];
-  interceptAccepted(unix, (connection) => fromUnix.push(connection));
+  interceptAccepted(unix, (connection) => fromUnix.push(connection), () => {});
   const unixClient = connect(path);
   t.teardown(() => unixClient.destroy());
   while (fromUnix.length === 0) await new Promise((resolve) => setImmediate(resolve));
@@ -165,4 +176,71 @@ t.test('body bytes of one response, counted once on node:http and on HTTP/2', as
   t.same(counts, [12, 12], "7 bytes of 'héllo ' (é is two) and 5 of 'world', on both");
   http1.close();
   http2.close();
+});
+
+t.test('body bytes counted as they arrive, on node:http and HTTP/2, without reading the stream (--max-body-size)', async (t) => {
+  const seen: Array<{ exceeded: number; read: number }> = [];
+  const app = (req: IncomingMessage, res: ServerResponse) => {
+    const state = { exceeded: 0, read: 0 };
+    limitArrivingBody(req, 10, () => {
+      state.exceeded++;
+      res.end('over');
+    });
+    req.on('data', (chunk: Buffer) => (state.read += chunk.length));
+    res.once('close', () => seen.push(state));
+  };
+  const pieces = ['12345', '67890', 'abcde', 'fghij'];
+  const http1 = createHttpServer(app);
+  const port1 = await listen(http1);
+  const sent1 = new Promise<string>((resolve) => {
+    const req = request({ port: port1, host: '127.0.0.1', method: 'POST', agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve(body));
+    });
+    req.on('error', () => {});
+    // One piece per tick: node:http's parser hands each to push() as it comes.
+    const next = (i: number) => (i < pieces.length ? req.write(pieces[i], () => setImmediate(next, i + 1)) : req.end());
+    next(0);
+  });
+  t.equal(await sent1, 'over');
+  const http2 = createHttp2Server((req, res) => app(req as unknown as IncomingMessage, res as unknown as ServerResponse));
+  const port2 = await listen(http2 as unknown as Server);
+  const client = connectHttp2(`http://127.0.0.1:${port2}`);
+  const stream = client.request({ ':method': 'POST', ':path': '/' });
+  stream.on('error', () => {});
+  let answer = '';
+  stream.setEncoding('utf8').on('data', (chunk: string) => (answer += chunk));
+  const next = (i: number) => (i < pieces.length ? stream.write(pieces[i], () => setImmediate(next, i + 1)) : stream.end());
+  next(0);
+  await new Promise((resolve) => stream.once('end', resolve));
+  stream.destroy();
+  client.close();
+  t.equal(answer, 'over');
+  while (seen.length < 2) await new Promise((resolve) => setImmediate(resolve));
+  t.same(seen, [{ exceeded: 1, read: 10 }, { exceeded: 1, read: 10 }], 'called once past 10 bytes; the app read the 10 before, nothing after, on both');
+  http1.close();
+  http2.close();
+});
+
+t.test('node:http ends a Connection: close response through destroySoon(), which lingerBeforeClose() replaces', async (t) => {
+  let lingered = false;
+  const server = createHttpServer((req, res) => {
+    lingerBeforeClose(req.socket, 1000);
+    const lingering = req.socket.destroySoon;
+    req.socket.destroySoon = function (this: Socket) {
+      lingered = true;
+      lingering.call(this);
+    };
+    res.writeHead(200, { connection: 'close' });
+    res.end('bye');
+  });
+  const port = await listen(server);
+  const client = connect(port, '127.0.0.1', () => client.end('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+  let answer = '';
+  client.setEncoding('utf8').on('data', (chunk: string) => (answer += chunk));
+  await new Promise((resolve) => client.once('close', resolve));
+  t.match(answer, /^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\nbye\r\n/);
+  t.ok(lingered, 'the connection was ended through the lingering close');
+  server.close();
 });

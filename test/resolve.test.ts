@@ -1,11 +1,15 @@
 // The resolver's rules, one by one, as pure functions of (options, env, pid).
 import t, { type Test } from 'tap';
+import { readFileSync } from 'node:fs';
 import { ChaussetteError } from '../src/errors.js';
 import { resolveListenTargets, type SocketOptions } from '../src/sockets/resolve.js';
 import { readActivation } from '../src/systemd/activation.js';
+import { NR_OPEN_DEFAULT, openFileLimit, parseOpenFileLimit } from '../src/fd-limit.js';
 import { thrown } from './helpers.js';
 
 const PID = 4242;
+/** An open-file limit for readActivation: fds 3 to 1023 may be passed. */
+const LIMIT = 1024;
 const defaults: SocketOptions = { fds: [], host: 'localhost', port: 8080, socketChoice: 'none' };
 const systemd = (extra: NodeJS.ProcessEnv = {}) => ({ LISTEN_FDS: '2', LISTEN_PID: String(PID), LISTEN_FDNAMES: 'web:admin', ...extra });
 
@@ -99,12 +103,32 @@ t.test('an explicit address wins over LISTEN_FDS', async (t) => {
 });
 
 t.test('LISTEN_FDS=0 means nothing was passed', async (t) => {
-  t.same(readActivation({ LISTEN_FDS: '0', LISTEN_PID: String(PID) }, PID), { kind: 'none' });
+  t.same(readActivation({ LISTEN_FDS: '0', LISTEN_PID: String(PID) }, PID, LIMIT), { kind: 'none' });
 });
 
 t.test('malformed LISTEN_* variables are configuration errors', async (t) => {
-  rejects(t, () => readActivation({ LISTEN_FDS: 'three', LISTEN_PID: String(PID) }, PID), 'ERR_LISTEN_FDS', /LISTEN_FDS="three" is not a number/, 78);
-  rejects(t, () => readActivation({ LISTEN_FDS: '-1', LISTEN_PID: String(PID) }, PID), 'ERR_LISTEN_FDS', /LISTEN_FDS="-1"/, 78);
-  rejects(t, () => readActivation({ LISTEN_FDS: '1', LISTEN_PID: 'me' }, PID), 'ERR_LISTEN_PID', /LISTEN_PID="me" is not a process id/, 78);
-  rejects(t, () => readActivation(systemd({ LISTEN_FDNAMES: 'web' }), PID), 'ERR_LISTEN_FDNAMES', /LISTEN_FDNAMES has 1 name\(s\) but LISTEN_FDS=2/, 78);
+  rejects(t, () => readActivation({ LISTEN_FDS: 'three', LISTEN_PID: String(PID) }, PID, LIMIT), 'ERR_LISTEN_FDS', /LISTEN_FDS="three" is not a number/, 78);
+  rejects(t, () => readActivation({ LISTEN_FDS: '-1', LISTEN_PID: String(PID) }, PID, LIMIT), 'ERR_LISTEN_FDS', /LISTEN_FDS="-1"/, 78);
+  rejects(t, () => readActivation({ LISTEN_FDS: '1', LISTEN_PID: 'me' }, PID, LIMIT), 'ERR_LISTEN_PID', /LISTEN_PID="me" is not a process id/, 78);
+  rejects(t, () => readActivation(systemd({ LISTEN_FDNAMES: 'web' }), PID, LIMIT), 'ERR_LISTEN_FDNAMES', /LISTEN_FDNAMES has 1 name\(s\) but LISTEN_FDS=2/, 78);
+});
+
+t.test('LISTEN_FDS for us is bounded by the open-file limit: fds from 3 must stay below it', async (t) => {
+  const ours = (count: string) => ({ LISTEN_FDS: count, LISTEN_PID: String(PID) });
+  const at = readActivation(ours(String(LIMIT - 3)), PID, LIMIT);
+  t.equal(at.kind === 'ours' && at.fds.at(-1)?.fd, LIMIT - 1, 'the last fd the limit allows');
+  const over = /^chaussette: ERR_LISTEN_FDS_LIMIT: LISTEN_FDS=\S+ cannot be right: .*limit of 1024 open files \(RLIMIT_NOFILE\)/;
+  rejects(t, () => readActivation(ours(String(LIMIT - 2)), PID, LIMIT), 'ERR_LISTEN_FDS_LIMIT', over, 78);
+  rejects(t, () => readActivation(ours('100000000'), PID, LIMIT), 'ERR_LISTEN_FDS_LIMIT', over, 78);
+  rejects(t, () => readActivation(ours('99999999999999999999999'), PID, LIMIT), 'ERR_LISTEN_FDS_LIMIT', /LISTEN_FDS=99999999999999999999999 cannot be right/, 78);
+  t.same(readActivation({ LISTEN_FDS: '100000000', LISTEN_PID: '1' }, PID, LIMIT), { kind: 'not-ours', listenPid: 1, count: 100000000 }, "another process's fds are not ours to judge");
+});
+
+t.test('the open-file limit is the soft one of /proc/self/limits, with a bound even without /proc', async (t) => {
+  const limits = 'Limit                     Soft Limit           Hard Limit           Units     \nMax open files            1024                 524288               files     \n';
+  t.equal(parseOpenFileLimit(limits), 1024);
+  t.equal(parseOpenFileLimit('Max open files            unlimited            unlimited            files\n'), undefined);
+  t.equal(openFileLimit(() => limits), 1024);
+  t.equal(openFileLimit(() => { throw new Error('ENOENT'); }), NR_OPEN_DEFAULT);
+  t.equal(openFileLimit(), parseOpenFileLimit(readFileSync('/proc/self/limits', 'utf8')), "this process's own");
 });

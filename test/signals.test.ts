@@ -9,7 +9,8 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decide, type SignalState } from '../src/signals.js';
-import { cleanEnv, FIXTURES, onEvent, request, ROOT, type Running, serve, waitForArrival, waitForLine, waitUntil } from './helpers.js';
+import { cleanEnv, FIXTURES, freePort, onEvent, request, ROOT, runToExit, type Running, serve, startChaussette, waitForArrival, waitForLine, waitUntil } from './helpers.js';
+import { startReceiver } from './notify-receiver.js';
 
 const GATED = join(FIXTURES, 'apps', 'load-gate.mjs');
 
@@ -19,7 +20,7 @@ const stopping: SignalState = { phase: 'stopping', stopAsked: true, interrupts: 
 
 t.test('the table: what each signal does, by role and phase', async (t) => {
   t.same(decide('main', 'SIGTERM', serving), { do: 'stop' });
-  t.same(decide('main', 'SIGTERM', starting), { do: 'stop' }, 'asked while starting: the stop waits for the start');
+  t.same(decide('main', 'SIGTERM', starting), { do: 'stop' }, 'asked while starting: a stop too (the start ends where it is)');
   t.match(decide('main', 'SIGTERM', stopping), { do: 'note', level: 'warn', message: /^Received SIGTERM again: the drain goes on/ });
   t.same(decide('main', 'SIGINT', serving), { do: 'stop' });
   t.same(decide('main', 'SIGINT', { ...stopping, interrupts: 1 }), { do: 'halt' }, 'Ctrl-C twice');
@@ -168,6 +169,48 @@ function childrenOf(pid: number): number[] {
 }
 
 const alive = (pid: number) => existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+
+for (const workers of [[], ['--workers', '2']]) {
+  t.test(`SIGTERM while the app loads${workers.length ? ' in 2 workers' : ''}: the start ends there, no READY=1, exit 0, nothing accepted`, async (t) => {
+    const { path } = gate(t); // Never opened: the app would load forever.
+    const receiver = await startReceiver();
+    t.teardown(receiver.close);
+    const port = await freePort();
+    const running = await startChaussette(['--host', '127.0.0.1', '--port', String(port), ...workers, GATED], {
+      env: cleanEnv({ LOAD_GATE: path, NOTIFY_SOCKET: receiver.address }),
+      waitReady: false,
+    });
+    t.teardown(() => running.stop('SIGKILL'));
+    await loading(running, workers.length ? 2 : 1);
+    const workerPids = childrenOf(running.child.pid!);
+    // Nothing listens while the app loads: a connection now would wait in a manager's socket for the next process.
+    const refused = await new Promise<string>((resolve) => connect({ port, host: '127.0.0.1' }).on('connect', () => resolve('connected')).on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? '')));
+    t.equal(refused, 'ECONNREFUSED', 'nothing listens yet');
+    running.child.kill('SIGTERM');
+    t.equal(await running.exited, 0, 'exit 0: a clean stop');
+    t.ok(running.lines.some((line) => line.msg === 'Received SIGTERM while starting: stopping before serving'), 'said so');
+    t.notOk(running.lines.some((line) => /^Serving on/.test(line.msg)), 'never listened');
+    const stopping = await receiver.waitFor('STOPPING', '1');
+    t.equal(stopping.fields.STATUS, 'Stopped while starting (SIGTERM): nothing was served');
+    t.notOk(receiver.messages.some((message) => message.fields.READY === '1'), 'no READY=1, ever');
+    await waitUntil(() => !workerPids.some(alive), 10_000, () => `the workers to be gone: ${workerPids.filter(alive).join(', ')}`);
+    t.equal(workerPids.length, workers.length ? 2 : 0);
+  });
+}
+
+for (const [app, what] of [
+  ['factory-never-settles.mjs', 'a factory whose promise never settles'],
+  ['await-never-settles.mjs', 'a top-level await that never settles'],
+]) {
+  for (const workers of [[], ['--workers', '2']]) {
+    t.test(`${what}${workers.length ? ', in 2 workers' : ''}: one line and exit 70, not a silent exit 0`, async (t) => {
+      const { code, stderr } = await runToExit(['--host', '127.0.0.1', '--port', '0', ...workers, join(FIXTURES, 'apps', app!)], { timeoutMs: 20_000 });
+      t.equal(code, 70);
+      t.match(stderr, /^chaussette: ERR_START_NEVER_SETTLED: the start never finished: a promise it awaits .* never settled/m);
+      t.equal(stderr.trim().split('\n').length, 1, 'one line');
+    });
+  }
+}
 
 t.test('workers leave by themselves when the primary is killed while they load the app', async (t) => {
   const { path } = gate(t); // Never opened: they are still loading when their primary dies.

@@ -10,6 +10,9 @@ import t from 'tap';
 import { join } from 'node:path';
 import { cleanEnv, FIXTURES, request, serve, waitForArrival, waitForLine } from './helpers.js';
 
+// Real servers stopped with their teardown each: about 30 s alone, over 60 s seen on a loaded 2-core machine.
+t.setTimeout(180_000);
+
 const app = (name: string) => join(FIXTURES, 'apps', name);
 const CASES = [
   { shape: 'a NestJS app from an async factory', app: app('nest.mjs'), teardown: ['onModuleDestroy', 'onApplicationShutdown'], kind: 'a NestJS application from a factory' },

@@ -13,6 +13,9 @@ import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { makeCertificates, read } from './certificates.js';
 
+// Some thirty real servers, half with --workers: about 40 s alone, over 100 s seen on a loaded 2-core machine.
+t.setTimeout(240_000);
+
 const APPS = {
   'an http.Server with ws': join(FIXTURES, 'apps', 'ws-server.mjs'),
   'Fastify with @fastify/websocket': join(FIXTURES, 'apps', 'fastify-ws.mjs'),

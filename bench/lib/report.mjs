@@ -5,13 +5,18 @@
 // out; printing and writing the file is run.mjs's job.
 
 import { METRICS, MODES } from './scenarios.mjs';
-import { compareMedians, valuesOf } from './stats.mjs';
+import { compareMedians, median, meetsGoal, valuesOf } from './stats.mjs';
 
 /** @typedef {import('./scenarios.mjs').Mode} Mode */
 /** @typedef {import('./scenarios.mjs').Scenario} Scenario */
-/** @typedef {import('./parse.mjs').LoadResult & { cpuUsPerRequest: number }} LoadRun one measured load run */
+/** @typedef {ReturnType<typeof import('./stats.mjs').splitOf>} Split */
+/**
+ * One measured load run; with the counting app, what each process served
+ * (busiest first) and the split.
+ * @typedef {import('./parse.mjs').LoadResult & { cpuUsPerRequest: number, processes?: import('./stats.mjs').ProcessCounts[], split?: Split }} LoadRun
+ */
 /** @typedef {{ round: number, server: string } & Partial<Record<Mode, LoadRun>>} Round a server's runs in one round, one per mode of its scenario */
-/** @typedef {{ run: number, server: string, ms: number, cpuMs?: number }} ColdStart CPU time (all threads) when measured */
+/** @typedef {{ run: number, server: string, ms: number, cpuMs?: number }} ColdStart cpuMs: CPU time of all its threads to the first answer (not in older results) */
 /** @typedef {{ run: number, server: string, mb: number }} IdleRss */
 /** @typedef {{ round: number, server: string, lines: number, requests: number, ratio: number, ok: boolean }} AccessCheck */
 /**
@@ -38,10 +43,14 @@ import { compareMedians, valuesOf } from './stats.mjs';
  * @property {boolean | null} ok null without a goal
  * @property {(v: number) => string} format
  */
-/** @typedef {{ subject: string, reference: string, rows: SummaryRow[] }} ComparisonSummary */
+/** @typedef {{ subject: string, reference: string, control: boolean, rows: SummaryRow[] }} ComparisonSummary */
 /**
- * The run's settings (BENCH_* and the fixed client settings).
- * @typedef {{ rounds: number, seconds: number, warmup: number, cold: number, rss: number, threads: number, connections: number, h2Streams: number }} BenchConfig
+ * A server's median busiest-process share in a mode, and its goal when it has one.
+ * @typedef {{ server: string, mode: Mode, busiestShare: number, goal: string | null, ok: boolean | null }} SplitSummary
+ */
+/**
+ * The run's settings (BENCH_* and the fixed client settings); workers: N of the workers scenario.
+ * @typedef {{ rounds: number, seconds: number, warmup: number, cold: number, rss: number, threads: number, connections: number, h2Streams: number, workers: number }} BenchConfig
  */
 
 /** @param {number} value */
@@ -72,7 +81,7 @@ function runIn(round, mode) {
 }
 
 /**
- * The cold starts' CPU times, when every sample has one (earlier results have none).
+ * The cold starts' CPU times, when every sample has one.
  * @param {ColdStart[] | undefined} cold
  * @returns {{ server: string, cpuMs: number }[] | null}
  */
@@ -94,7 +103,7 @@ export function summarize(scenario, result) {
   /** @type {(mode: Mode, field: 'rps' | 'p99Ms' | 'cpuUsPerRequest') => (name: string) => number[]} */
   const loadOf = (mode, field) => (name) => rounds.filter((r) => r.server === name).map((r) => runIn(r, mode)[field]);
   /** @param {import('./scenarios.mjs').Comparison} comparison */
-  const rowsFor = ({ subject, reference, goals }) => {
+  const rowsFor = ({ subject, reference, goals, control = false }) => {
     /**
      * @param {string} key
      * @param {string} label
@@ -112,9 +121,42 @@ export function summarize(scenario, result) {
     const cpu = coldCpu(cold);
     if (cpu) rows.push(metric('coldStartCpuMs', 'cold start CPU', 'ms', (name) => valuesOf(cpu, name, 'cpuMs'), fmtMs));
     if (rss) rows.push(metric('idleRssMb', 'idle RSS', 'MB', (name) => valuesOf(rss, name, 'mb'), fmtTenths));
-    return { subject, reference, rows };
+    return { subject, reference, control, rows };
   };
   return scenario.comparisons.map(rowsFor);
+}
+
+/**
+ * A server of several processes: one of its runs counted more than one.
+ * @param {Measured} result
+ * @param {Mode[]} modes
+ * @param {string} server
+ */
+const isMultiProcess = (result, modes, server) =>
+  result.rounds.some((r) => r.server === server && modes.some((m) => (r[m]?.processes?.length ?? 0) > 1));
+
+/**
+ * Per server of several processes and mode: the median share of the
+ * busiest process, checked against the scenario's split goals (a share of
+ * at most maxShare).
+ * @param {Scenario} scenario
+ * @param {Measured} result
+ * @returns {SplitSummary[]}
+ */
+export function summarizeSplits(scenario, result) {
+  /** @type {SplitSummary[]} */
+  const rows = [];
+  for (const server of scenario.order.filter((name) => isMultiProcess(result, scenario.modes, name))) {
+    for (const mode of scenario.modes) {
+      const shares = result.rounds.filter((r) => r.server === server).map((r) => r[mode]?.split?.busiestShare).filter((v) => v !== undefined);
+      if (shares.length === 0) continue;
+      const busiestShare = median(shares);
+      const goal = scenario.splitGoals?.find((g) => g.server === server && g.mode === mode);
+      const asGoal = goal && { op: /** @type {'<='} */ ('<='), ratio: goal.maxShare };
+      rows.push({ server, mode, busiestShare, goal: asGoal ? `<= ${asGoal.ratio}` : null, ok: asGoal ? meetsGoal(asGoal, busiestShare) : null });
+    }
+  }
+  return rows;
 }
 
 /**
@@ -138,12 +180,14 @@ export function table(rows) {
  * @param {BenchConfig} config
  */
 export function clientLine(scenario, config) {
+  if (scenario.modes.length === 0) return `no load; cold start x${config.cold}, the servers taking turns; medians`;
   const client = scenario.client === 'h2load'
     ? `h2load -t${config.threads} -c${config.connections} -m${config.h2Streams} -n<req/s of the warm-up x ${config.seconds} s> (${scenario.protocol})`
     : `wrk -t${config.threads} -c${config.connections} -d${config.seconds}s${scenario.protocol === 'https' ? ' over https' : ''}`;
-  if (scenario.startup === 'cold') return `cold start x${config.cold}, the servers taking turns; medians`;
-  const extra = scenario.startup ? `; cold start x${config.cold}; idle RSS x${config.rss}` : '';
-  return `${client}, ${config.rounds} alternating rounds${extra}; medians`;
+  const cold = scenario.startup ? `; cold start x${config.cold}` : '';
+  const rss = scenario.startup === 'cold+rss' ? `; idle RSS x${config.rss}` : '';
+  const n = Object.values(scenario.servers).some((spec) => spec.counts) ? `; N = ${config.workers}` : '';
+  return `${client}, ${config.rounds} alternating rounds${cold}${rss}${n}; medians`;
 }
 
 /**
@@ -170,8 +214,9 @@ export function scenarioReport(name, scenario, result, comparisons, config) {
   const label = (server) => scenario.servers[server]?.label ?? server;
   let met = 0;
   let goals = 0;
-  for (const { subject, reference, rows } of comparisons) {
-    if (comparisons.length > 1) out.push(`${label(subject)} vs ${label(reference)}:`);
+  for (const { subject, reference, control, rows } of comparisons) {
+    if (control) out.push(`A/A control, ${label(subject)} vs ${label(reference)}: identical servers, so a ratio away from 1 is the machine's noise:`);
+    else if (comparisons.length > 1) out.push(`${label(subject)} vs ${label(reference)}:`);
     out.push(
       table([
         ['metric', label(reference), label(subject), 'ratio', 'goal', 'ok?'],
@@ -182,6 +227,19 @@ export function scenarioReport(name, scenario, result, comparisons, config) {
     goals += rows.filter((m) => m.goal).length;
     met += rows.filter((m) => m.ok).length;
   }
+  const splits = summarizeSplits(scenario, result);
+  if (splits.length > 0) {
+    out.push('busiest process\'s share of the requests (median over rounds):');
+    out.push(
+      table([
+        ['server', 'mode', 'share', 'goal', 'ok?'],
+        ...splits.map((s) => [label(s.server), MODES[s.mode].label, s.busiestShare.toFixed(3), s.goal ?? 'report', s.ok === null ? '' : s.ok ? 'yes' : 'NO']),
+      ]),
+    );
+    out.push('');
+    goals += splits.filter((s) => s.goal).length;
+    met += splits.filter((s) => s.ok).length;
+  }
   if (goals > 0) out.push(`${met} of ${goals} goals met (ratio = ${comparisons.length > 1 ? 'first / second' : `${scenario.order[1]} / ${scenario.order[0]}`})`);
 
   const modes = scenario.modes;
@@ -190,7 +248,7 @@ export function scenarioReport(name, scenario, result, comparisons, config) {
     out.push(`\ncold start ${server} (ms): ${valuesOf(result.cold ?? [], server, 'ms').map(fmtMs).join(' ')}`);
     const cpu = coldCpu(result.cold);
     if (cpu) out.push(`cold start CPU ${server} (ms): ${valuesOf(cpu, server, 'cpuMs').map(fmtMs).join(' ')}`);
-    if (result.rss) out.push(`idle RSS ${server} (MB): ${valuesOf(result.rss, server, 'mb').map(fmtTenths).join(' ')}`);
+    if (scenario.startup === 'cold+rss') out.push(`idle RSS ${server} (MB): ${valuesOf(result.rss ?? [], server, 'mb').map(fmtTenths).join(' ')}`);
   }
   if (result.accessChecks.length > 0) {
     const bad = result.accessChecks.filter((c) => !c.ok);
@@ -201,7 +259,7 @@ export function scenarioReport(name, scenario, result, comparisons, config) {
 }
 
 /**
- * Every round's figures and errors, and the spread over rounds.
+ * Every round's figures and errors, the spread over rounds, and how pools split the requests.
  * @param {Scenario} scenario
  * @param {Measured} result
  * @returns {string[]}
@@ -234,6 +292,16 @@ function loadDetails(scenario, result) {
       out.push(`  ${mode} ${field}: ${spread.join(', ')}`);
     }
   }
+  const pooled = result.rounds.filter((r) => isMultiProcess(result, modes, r.server));
+  if (pooled.length > 0) {
+    out.push('\nsplit per round (% of requests, then of connections, per process, busiest first):');
+    out.push(
+      table([
+        ['round', 'server', ...modes.flatMap((m) => [`${MODES[m].label} requests`, `${MODES[m].label} connections`])],
+        ...pooled.map((r) => [String(r.round), r.server, ...modes.flatMap((m) => [r[m]?.split?.requests ?? '-', r[m]?.split?.connections ?? '-'])]),
+      ]),
+    );
+  }
   return out;
 }
 
@@ -254,13 +322,17 @@ export function scenarioRecord(scenario, result, comparisons, { startedAt, envir
     servers: Object.fromEntries(scenario.order.map((server) => [server, scenario.servers[server]?.label])),
     // Per comparison "subject/reference": each metric's medians, ratio and goal.
     summary: Object.fromEntries(
-      comparisons.map(({ subject, reference, rows }) => [
+      comparisons.map(({ subject, reference, control, rows }) => [
         `${subject}/${reference}`,
-        Object.fromEntries(rows.map(({ key, unit, reference: ref, subject: sub, ratio, goal, ok }) => [key, { unit, [reference]: ref, [subject]: sub, ratio, goal, ok }])),
+        {
+          ...(control ? { control: true } : {}),
+          ...Object.fromEntries(rows.map(({ key, unit, reference: ref, subject: sub, ratio, goal, ok }) => [key, { unit, [reference]: ref, [subject]: sub, ratio, goal, ok }])),
+        },
       ]),
     ),
+    ...(result.rounds.some((r) => scenario.modes.some((m) => r[m]?.split)) ? { splits: summarizeSplits(scenario, result) } : {}),
     rounds: result.rounds,
-    ...(result.cold ? { coldStart: result.cold, idleRss: result.rss, tcpTimeWaitAtColdStart: result.timeWait } : {}),
+    ...(result.cold ? { coldStart: result.cold, ...(result.rss ? { idleRss: result.rss } : {}), tcpTimeWaitAtColdStart: result.timeWait } : {}),
     ...(result.accessChecks.length ? { accessLogCheck: result.accessChecks } : {}),
   };
 }

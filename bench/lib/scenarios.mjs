@@ -12,7 +12,7 @@ export const CHAUSSETTE = 'dist/bin.cjs';
 /** @typedef {'keepAlive' | 'close' | 'multiplexed'} Mode */
 /** @typedef {{ op: '>=' | '<=', ratio: number }} Goal */
 /** @typedef {Record<string, Goal>} Goals keyed `${mode}${metric suffix}`, or coldStartMs, idleRssMb */
-/** @typedef {{ tmp: string, cert?: string, key?: string, logFile?: string }} ServerContext */
+/** @typedef {{ tmp: string, workers: number, cert?: string, key?: string, logFile?: string }} ServerContext */
 /**
  * @typedef {object} ServerSpec
  * @property {string} label
@@ -20,19 +20,25 @@ export const CHAUSSETTE = 'dist/bin.cjs';
  * @property {(ctx: ServerContext) => (string | undefined)[]} args its arguments; what ctx lacks is a scenario's mistake
  * @property {boolean} [logFile] gets a fresh log file per instance (ctx.logFile)
  * @property {boolean} [accessLines] its log file must hold a line per request
- * @property {(ctx: ServerContext) => Record<string, string>} [env] variables added to the bench's environment
+ * @property {boolean} [counts] its app writes each process's request and connection counts (bench/apps/counting.cjs)
+ * @property {(ctx: ServerContext) => Record<string, string>} [env] variables it gets (systemd-socket-activate passes on no others)
  */
-/** @typedef {{ subject: string, reference: string, goals: Goals }} Comparison */
+/**
+ * A ratio subject / reference; `control`: the A/A pair (two identical
+ * servers), whose ratio shows how far the machine's noise alone moves one.
+ * @typedef {{ subject: string, reference: string, goals: Goals, control?: boolean }} Comparison
+ */
 /**
  * @typedef {object} Scenario
  * @property {string} title
  * @property {'wrk' | 'h2load'} client
  * @property {'http' | 'https' | 'h2' | 'h2c'} protocol
- * @property {Mode[]} modes
+ * @property {Mode[]} modes the load runs; none: cold starts only
  * @property {Record<string, ServerSpec>} servers
  * @property {string[]} order the servers' turns, reference first
  * @property {Comparison[]} comparisons
- * @property {true | 'cold'} [startup] cold start and idle RSS too; 'cold': cold start only, no load
+ * @property {'cold' | 'cold+rss'} [startup] cold start (and idle RSS) too
+ * @property {{ server: string, mode: Mode, maxShare: number }[]} [splitGoals] the busiest process's share of requests a server must stay under
  * @property {string} [requiresFlag] a flag chaussette's --help must list, or the scenario is not available
  */
 
@@ -93,6 +99,25 @@ export const ACCESS_LOG_GOALS = {
   closeCpu: { op: '<=', ratio: 1.05 },
 };
 
+// A user module (CJS or ESM) against a bare node:http server importing the
+// same module: issue 17's single-process goals. Cold start is held to 1.2,
+// tighter than the hello app's 1.35, since both sides now load the same
+// module and what is left is chaussette's own start.
+/** @type {Goals} */
+export const MODULE_GOALS = { ...HTTP_GOALS, coldStartMs: { op: '<=', ratio: 1.2 } };
+
+// N processes against one bare process (N = 2 on 2 cores): what a pool is
+// for is throughput, with keep-alive and with a new connection per request.
+/** @type {Goals} */
+export const WORKERS_GOALS = {
+  keepAliveRps: { op: '>=', ratio: 1.6 },
+  closeRps: { op: '>=', ratio: 1.3 },
+};
+
+// The first response after activation of a pool, against one chaussette process.
+/** @type {Goals} */
+export const WORKERS_START_GOALS = { coldStartMs: { op: '<=', ratio: 1.3 } };
+
 /**
  * The goals whose key matches.
  * @param {Goals} goals
@@ -105,6 +130,15 @@ export function pickGoals(goals, pattern) {
 
 /** @type {ServerSpec} */
 const bareHttp = { label: 'bare node:http', script: 'bench/bare-hello.mjs', args: () => [] };
+/** The user modules the scenarios serve (bench/apps/). */
+export const APPS = { cjs: 'bench/apps/hello.cjs', esm: 'bench/apps/hello.mjs', counting: 'bench/apps/counting.cjs' };
+/**
+ * @param {string} label
+ * @param {string} module
+ * @param {boolean} [counts]
+ * @returns {ServerSpec}
+ */
+const bareModule = (label, module, counts = false) => ({ label, script: 'bench/bare-module.mjs', args: () => [module], counts });
 /**
  * @param {string} label
  * @param {(ctx: ServerContext) => (string | undefined)[]} args
@@ -131,8 +165,9 @@ const accessLog = (format) => ({
 
 /** @type {Record<string, Scenario>} */
 export const SCENARIOS = {
-  // Each chaussette with a compile cache of its own in the run's directory:
-  // its first start writes it (at exit), the others read it.
+  // Cold starts only. Each chaussette's compile cache (src/compile-cache.cts)
+  // is the run's own: the first start of `cached` writes it (at exit), the
+  // others read it; `uncached` has it turned off.
   'cold-start': {
     title: 'cold start of chaussette with and without its compile cache, vs bare node:http, on fd 3 from systemd-socket-activate',
     client: 'wrk',
@@ -159,7 +194,7 @@ export const SCENARIOS = {
     servers: { bare: bareHttp, chaussette: chaussette('chaussette', () => []) },
     order: ['bare', 'chaussette'],
     comparisons: [{ subject: 'chaussette', reference: 'bare', goals: HTTP_GOALS }],
-    startup: true,
+    startup: 'cold+rss',
   },
   https: {
     title: 'chaussette --backend https vs bare node:https, self-signed P-256 certificate',
@@ -215,6 +250,55 @@ export const SCENARIOS = {
     // The option comes with the access log; a build without it cannot run this.
     requiresFlag: '--access-log',
   },
+  module: {
+    title: 'chaussette serving a user module (CJS, ESM) vs a bare node:http server importing the same module; A/A: two bare servers',
+    client: 'wrk',
+    protocol: 'http',
+    modes: ['keepAlive', 'close'],
+    servers: {
+      bare: bareModule('bare node:http + hello.cjs', APPS.cjs),
+      hello: chaussette('chaussette hello', () => []),
+      cjs: chaussette('chaussette hello.cjs', () => [APPS.cjs]),
+      esm: chaussette('chaussette hello.mjs', () => [APPS.esm]),
+      'bare-esm': bareModule('bare node:http + hello.mjs', APPS.esm),
+      'bare-2': bareModule('bare node:http + hello.cjs (A/A)', APPS.cjs),
+    },
+    // The A/A pair at both ends of a round: drift within a round shows in their ratio.
+    order: ['bare', 'hello', 'cjs', 'esm', 'bare-esm', 'bare-2'],
+    comparisons: [
+      { subject: 'bare-2', reference: 'bare', goals: {}, control: true },
+      { subject: 'cjs', reference: 'bare', goals: MODULE_GOALS },
+      { subject: 'esm', reference: 'bare-esm', goals: MODULE_GOALS },
+      // The built-in app needs no import: reported beside the module's figures.
+      { subject: 'hello', reference: 'bare', goals: {} },
+    ],
+    startup: 'cold+rss',
+  },
+  workers: {
+    title: 'N processes on one activated fd: N bare processes, node:cluster round-robin, chaussette --workers N, vs one bare process and one chaussette; A/A: two bare servers',
+    client: 'wrk',
+    protocol: 'http',
+    modes: ['keepAlive', 'close'],
+    servers: {
+      bare: bareModule('bare node:http, 1 process', APPS.counting, true),
+      shared: { label: 'N bare processes on fd 3', script: 'bench/bare-shared.mjs', args: (ctx) => [String(ctx.workers), APPS.counting], counts: true },
+      cluster: { label: 'node:cluster, N workers (RR)', script: 'bench/cluster-module.mjs', args: (ctx) => [String(ctx.workers), APPS.counting], counts: true },
+      workers: { ...chaussette('chaussette --workers N', (ctx) => ['--workers', String(ctx.workers), APPS.counting]), counts: true },
+      chaussette: { ...chaussette('chaussette, 1 process', () => [APPS.counting]), counts: true },
+      'bare-2': bareModule('bare node:http, 1 process (A/A)', APPS.counting, true),
+    },
+    order: ['bare', 'shared', 'cluster', 'workers', 'chaussette', 'bare-2'],
+    comparisons: [
+      { subject: 'bare-2', reference: 'bare', goals: {}, control: true },
+      { subject: 'workers', reference: 'bare', goals: WORKERS_GOALS },
+      { subject: 'shared', reference: 'bare', goals: {} },
+      { subject: 'cluster', reference: 'bare', goals: {} },
+      { subject: 'workers', reference: 'chaussette', goals: WORKERS_START_GOALS },
+    ],
+    // Cold start here is the first response after activation: a pool answers once its workers have loaded.
+    startup: 'cold',
+    splitGoals: [{ server: 'workers', mode: 'keepAlive', maxShare: 0.55 }],
+  },
 };
 
 // BENCH_ONLY names: the scenarios, plus http2 for both of its forms.
@@ -222,18 +306,21 @@ export const SCENARIOS = {
 export const ALIASES = { http2: ['h2', 'h2c'] };
 
 /**
- * The scenarios BENCH_ONLY names (all when unset or blank), in the order of
- * SCENARIOS: http first, so cold start sees a quiet TCP table. Throws on an
- * unknown name, with the known ones.
- * @param {string | undefined} only
+ * The scenarios named by BENCH_ONLY and the command line (`npm run bench --
+ * workers module`), all when neither names one, in the order of SCENARIOS:
+ * http first, so cold start sees a quiet TCP table. Each may be a list
+ * separated by commas or spaces. Throws on an unknown name, with the known ones.
+ * @param {string | undefined} only BENCH_ONLY
+ * @param {string[]} [argv] the command line's arguments
  * @returns {string[]}
  */
-export function selectScenarios(only) {
-  if (only === undefined || only.trim() === '') return Object.keys(SCENARIOS);
+export function selectScenarios(only, argv = []) {
+  const names = [only ?? '', ...argv].join(',').split(/[\s,]+/).filter(Boolean);
+  if (names.length === 0) return Object.keys(SCENARIOS);
   const chosen = new Set();
-  for (const name of only.split(/[\s,]+/).filter(Boolean)) {
+  for (const name of names) {
     const names = ALIASES[name] ?? (SCENARIOS[name] ? [name] : null);
-    if (!names) throw new Error(`BENCH_ONLY: unknown scenario ${JSON.stringify(name)}; known: ${[...Object.keys(SCENARIOS), ...Object.keys(ALIASES)].join(', ')}`);
+    if (!names) throw new Error(`unknown scenario ${JSON.stringify(name)}; known: ${[...Object.keys(SCENARIOS), ...Object.keys(ALIASES)].join(', ')}`);
     for (const n of names) chosen.add(n);
   }
   return Object.keys(SCENARIOS).filter((name) => chosen.has(name));

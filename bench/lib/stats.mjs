@@ -89,3 +89,42 @@ export function accessLogCheck(lines, requests, expectLines) {
   const ok = expectLines ? ratio >= 0.98 && ratio <= 1.02 : lines === 0;
   return { lines, requests, ratio, ok };
 }
+
+/** @typedef {{ requests: number, connections: number }} Counts */
+/** @typedef {{ pid: number } & Counts} ProcessCounts */
+
+/**
+ * What each process served during a run: its counts after minus before (a
+ * process without counts before started during the run, from 0). Busiest
+ * first.
+ * @param {Map<number, Counts>} before
+ * @param {Map<number, Counts>} after
+ * @returns {ProcessCounts[]}
+ */
+export function countsDelta(before, after) {
+  const delta = [];
+  for (const [pid, now] of after) {
+    const then = before.get(pid) ?? { requests: 0, connections: 0 };
+    delta.push({ pid, requests: now.requests - then.requests, connections: now.connections - then.connections });
+  }
+  return delta.sort((a, b) => b.requests - a.requests || a.pid - b.pid);
+}
+
+/**
+ * How the processes split a run: each one's share of the requests and of
+ * the connections, busiest first, as text ("75/25"), and the busiest
+ * process's share of the requests (1 for one process; NaN when nothing
+ * was served). Processes that served nothing count (as 0).
+ * @param {ProcessCounts[]} processes busiest first
+ */
+export function splitOf(processes) {
+  const total = (/** @type {'requests' | 'connections'} */ key) => processes.reduce((sum, p) => sum + p[key], 0);
+  const [requests, connections] = [total('requests'), total('connections')];
+  const percent = (/** @type {number} */ part, /** @type {number} */ whole) => (whole ? Math.round((100 * part) / whole) : NaN);
+  const byConnections = [...processes].sort((a, b) => b.connections - a.connections);
+  return {
+    requests: processes.map((p) => percent(p.requests, requests)).join('/'),
+    connections: byConnections.map((p) => percent(p.connections, connections)).join('/'),
+    busiestShare: requests ? (processes[0]?.requests ?? 0) / requests : NaN,
+  };
+}

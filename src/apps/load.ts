@@ -17,6 +17,7 @@ export async function loadApp(
   const { module, exportName } = splitSpec(spec);
   const namespace = await importUserModule(module, cwd, {
     notFound: () => errors.appNotFound(spec, module),
+    notFile: (file, kind) => errors.appNotFile(spec, file, kind),
     threw: (error) => errors.appImportFailed(spec, error),
   });
   const picked = pickExport(namespace, exportName);

@@ -6,9 +6,10 @@
 // clear line at start (or a failed reload that keeps the old certificate),
 // never a handshake that fails for every client.
 
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { createSecureContext, type SecureContextOptions } from 'node:tls';
 import { describeError, errors } from '../errors.js';
+import { notRegularFile } from '../file-kind.js';
 
 export interface TlsFiles {
   certfile: string;
@@ -28,6 +29,14 @@ export interface TlsMaterial {
 
 export function readTlsFiles(files: TlsFiles): TlsMaterial {
   const read = (flag: string, path: string) => {
+    // Checked before reading: a FIFO would block the event loop (a reload's too), /dev/zero never ends.
+    let kind: string | undefined;
+    try {
+      kind = notRegularFile(statSync(path));
+    } catch {
+      // Gone or unreadable: readFileSync says which.
+    }
+    if (kind) throw errors.tlsFile(flag, path, `it is ${kind}, not a regular file`);
     try {
       return readFileSync(path);
     } catch (error) {

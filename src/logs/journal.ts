@@ -6,6 +6,7 @@
 // line, "<3>message key=value ...", and `journalctl -p err` filters it.
 
 import { fstatSync } from 'node:fs';
+import { jsonString } from './access-format.js';
 
 export const JOURNAL_STREAM_VARIABLE = 'JOURNAL_STREAM';
 
@@ -41,9 +42,9 @@ export function priorityPrefix(level: number): string {
   return '<7>';
 }
 
-/** Control characters escaped as JSON would, tabs kept: a newline would start a record without its priority. */
+/** Control characters (C1's too) escaped as JSON would, tabs kept: a newline would start a record without its priority. */
 export function flatten(text: string): string {
-  return text.replace(/[\x00-\x08\x0a-\x1f\x7f]/g, (c) => JSON.stringify(c).slice(1, -1));
+  return text.replace(/[\x00-\x08\x0a-\x1f\x7f-\x9f]/g, (c) => jsonString(c).slice(1, -1));
 }
 
 /** The fields the journal already has (time, pid) or that mean nothing there (pino's own). */
@@ -51,7 +52,7 @@ const LEFT_OUT = new Set(['level', 'time', 'pid', 'hostname', 'name', 'msg', 'er
 
 /** A value as `key=value` shows it: bare when plain, JSON (quoted, escaped) otherwise. */
 function showValue(value: unknown): string {
-  if (typeof value === 'string') return /^[^\s"=\\\x00-\x1f\x7f]+$/.test(value) ? value : JSON.stringify(value);
+  if (typeof value === 'string') return /^[^\s"=\\\x00-\x1f\x7f-\x9f]+$/.test(value) ? value : jsonString(value);
   return JSON.stringify(value) ?? String(value);
 }
 

@@ -1,6 +1,6 @@
 // Log rotation. logrotate (or a person) moves the log file away and sends
 // SIGUSR1, as gunicorn and nginx expect; we then open a new file at the
-// same path. Without that, the process would write on into the moved file
+// same path (the log's, and the access log's when it has its own). Without that, the process would write on into the moved file
 // forever. With --workers each process has the file open on its own: the
 // primary reopens its own and tells every worker over IPC (a worker ignores
 // the signal itself: `systemctl kill` signals the whole cgroup, and each
@@ -9,7 +9,7 @@
 
 import { errors } from '../errors.js';
 import type { Logger } from '../log.js';
-import { currentLogOutput } from './output.js';
+import { currentLogOutput, logOutputs } from './output.js';
 
 const followers: Array<() => void> = [];
 
@@ -18,19 +18,22 @@ export function onLogReopened(tell: () => void): void {
   followers.push(tell);
 }
 
-/** Opens the log file again at its path; on failure logs why and keeps the file it has. Without a file: says so at debug. */
+/** Opens the log files (the log's, the access log's) again at their paths; on failure logs why and keeps the file it has. Without a file: says so at debug. */
 export function reopenLog(log: Logger): void {
-  const output = currentLogOutput();
-  if (output?.reopen === undefined || output.path === undefined) {
+  const files = logOutputs().filter((output) => output.reopen !== undefined && output.path !== undefined);
+  if (files.length === 0) {
     log.debug('Received SIGUSR1: the log is not a file; nothing to reopen (the inspector stays closed)');
     return;
   }
-  try {
-    output.reopen();
-    log.info(`Reopened the log file ${output.path}`);
-  } catch (error) {
-    const failure = errors.logReopen(output.path, error);
-    log.error(`${failure.code}: ${failure.message} (hint: ${failure.hint})`);
+  for (const output of files) {
+    const what = output === currentLogOutput() ? 'log' : 'access log';
+    try {
+      output.reopen!();
+      log.info(`Reopened the ${what} file ${output.path}`);
+    } catch (error) {
+      const failure = errors.logReopen(output.path!, error);
+      log.error(`${failure.code}: ${failure.message} (hint: ${failure.hint})`);
+    }
   }
   for (const tell of followers) tell();
 }

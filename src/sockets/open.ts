@@ -6,8 +6,9 @@
 // new backlog outlives us), and a socket we did not create is never
 // shutdown() or unlinked (libuv only unlinks paths it bound itself).
 
-import { lstatSync, readFileSync, unlinkSync } from 'node:fs';
+import { lstatSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { connect, type Server, Socket } from 'node:net';
+import { dirname } from 'node:path';
 import { ChaussetteError, errors } from '../errors.js';
 import { startConnectionTracking } from '../node-internals.js';
 import { type FdInfo, inspectFd, lookupSocket } from './inspect.js';
@@ -199,6 +200,8 @@ function listenError(error: NodeJS.ErrnoException, target: ListenTarget): Chauss
       return errors.addressInUse(where);
     case 'EACCES':
     case 'EPERM':
+      // libuv reports a unix path's missing directory (ENOENT) as EACCES, "for compatibility with Windows".
+      if (target.kind === 'unix' && isMissing(dirname(target.path))) return errors.unixDirectoryMissing(target.path, dirname(target.path));
       return errors.permissionDenied(where, target.kind === 'tcp' && target.port > 0 && target.port < 1024);
     case 'EADDRNOTAVAIL':
       return errors.cannotListen(where, 'that address does not belong to this host');
@@ -214,6 +217,16 @@ function listenError(error: NodeJS.ErrnoException, target: ListenTarget): Chauss
       return errors.cannotListen(where, 'this fd is already open as another handle in this process');
     default:
       return errors.cannotListen(where, error);
+  }
+}
+
+/** Missing for certain: a directory we may not look into is not called missing. */
+function isMissing(path: string): boolean {
+  try {
+    statSync(path);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ENOENT';
   }
 }
 

@@ -1,11 +1,14 @@
 // The one resolver: every way of getting a socket (--fd N, --fd NAME,
 // LISTEN_FDS from systemd, --host/--port, unix:/path) becomes one list of
-// listen targets, each saying where it came from. Pure: options, environment
-// and our pid in; targets and warnings out. Opening them is open.ts's job.
+// listen targets, each saying where it came from. Pure: options, environment,
+// our pid and our limit on open files in; targets and warnings out. Opening
+// them is open.ts's job.
 
 import { errors } from '../errors.js';
+import { openFileLimit } from '../fd-limit.js';
 import type { Options } from '../options.js';
 import { activationProblem, notOursExplanation, readActivation } from '../systemd/activation.js';
+import { isUnixHost, UNIX_PREFIX } from './address.js';
 
 export type ListenTarget =
   /** An inherited fd named on the command line by number (Circus, Supervisor's fd 0). */
@@ -23,9 +26,10 @@ export interface Resolution {
 
 export type SocketOptions = Pick<Options, 'fds' | 'host' | 'port' | 'socketChoice'>;
 
-export function resolveListenTargets(options: SocketOptions, env: NodeJS.ProcessEnv, pid: number): Resolution {
+/** `fdLimit`: this process's limit on open files, which bounds LISTEN_FDS; read from /proc unless given. */
+export function resolveListenTargets(options: SocketOptions, env: NodeJS.ProcessEnv, pid: number, fdLimit: number = openFileLimit()): Resolution {
   const warnings: string[] = [];
-  const activation = readActivation(env, pid);
+  const activation = readActivation(env, pid, fdLimit);
   const notOurs = activation.kind === 'not-ours' ? notOursExplanation(activation, pid) : undefined;
 
   if (options.socketChoice === 'fd') {
@@ -58,7 +62,7 @@ export function resolveListenTargets(options: SocketOptions, env: NodeJS.Process
 }
 
 function addressTarget(host: string, port: number): ListenTarget {
-  if (host.startsWith('unix:')) return { kind: 'unix', path: host.slice('unix:'.length) };
+  if (isUnixHost(host)) return { kind: 'unix', path: host.slice(UNIX_PREFIX.length) };
   // [::1] is how people write IPv6 next to a port; node wants it bare.
   const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
   return { kind: 'tcp', host: bare, port };

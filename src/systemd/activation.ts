@@ -22,7 +22,12 @@ export type Activation =
   | { kind: 'not-ours'; listenPid: number | undefined; count: number }
   | { kind: 'ours'; fds: PassedFd[] };
 
-export function readActivation(env: NodeJS.ProcessEnv, pid: number): Activation {
+/**
+ * `fdLimit` is this process's limit on open files (fd-limit.ts): fds 3 to
+ * LISTEN_FDS+2 must all lie below it, so a larger count cannot be true, and
+ * believing it would build an array of that size before the first fd check.
+ */
+export function readActivation(env: NodeJS.ProcessEnv, pid: number, fdLimit: number): Activation {
   const rawCount = env.LISTEN_FDS;
   if (rawCount === undefined || rawCount.trim() === '') return { kind: 'none' };
   if (!/^\d+$/.test(rawCount.trim())) throw errors.listenFdsNotNumber(rawCount);
@@ -34,6 +39,7 @@ export function readActivation(env: NodeJS.ProcessEnv, pid: number): Activation 
   if (!/^\d+$/.test(rawPid.trim())) throw errors.listenPidNotNumber(rawPid);
   const listenPid = Number(rawPid);
   if (listenPid !== pid) return { kind: 'not-ours', listenPid, count };
+  if (count > fdLimit - SD_LISTEN_FDS_START) throw errors.listenFdsOverLimit(rawCount, fdLimit);
 
   const rawNames = env.LISTEN_FDNAMES;
   const names = rawNames === undefined ? Array<string>(count).fill('unknown') : rawNames.split(':');

@@ -10,12 +10,16 @@ export const STATUS_EVERY_MS = 10_000;
 
 export const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
-/** "Serving 127.0.0.1:8080 (http): 1234 requests, 3 open connections, 12.5 req/s"; the rate only when known. */
-export function servingStatus(addresses: string[], backend: string, requests: number, connections: number, perSecond?: number): string {
+/**
+ * "Serving 127.0.0.1:8080 (http): 1234 requests, 3 open connections, 12.5 req/s";
+ * the rate only when known; then what goes wrong while serving goes on
+ * ("; the log cannot be written (ENOSPC…): 12 lines dropped", out of file descriptors).
+ */
+export function servingStatus(addresses: string[], backend: string, requests: number, connections: number, perSecond?: number, trouble?: string): string {
   const where = addresses.length <= 3 ? addresses.join(', ') : `${addresses.length} sockets`;
   const rate = perSecond === undefined ? '' : `, ${formatRate(perSecond)} req/s`;
   const load = requests === 0 ? 'no requests yet' : `${plural(requests, 'request')}, ${plural(connections, 'open connection')}${rate}`;
-  return `Serving ${where} (${backend}): ${load}`;
+  return `Serving ${where} (${backend}): ${load}${trouble ? `; ${trouble}` : ''}`;
 }
 
 /** "Stopping: draining 3 requests on 5 connections, 12 s left". */

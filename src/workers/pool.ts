@@ -12,6 +12,7 @@ import type { ChildProcess } from 'node:child_process';
 import { ChaussetteError, errors } from '../errors.js';
 import type { Logger } from '../log.js';
 import { type Connection, discard, hasPeerName, peerAddress } from '../node-internals.js';
+import type { ShortageErrno } from '../sockets/fd-shortage.js';
 import { type FromWorker, isFromWorker, type ToWorker, type WorkerLoad } from './protocol.js';
 import { clientKey, hashKey, stickySlot } from './sticky.js';
 
@@ -48,6 +49,10 @@ export interface PoolSettings {
   stopTimeoutMs: number;
   /** --sticky: every connection from one client address to the same slot. */
   sticky?: boolean;
+  /** A worker ran out of file descriptors (a code), or has them again (undefined). */
+  onShortage?: (slot: number, code: ShortageErrno | undefined) => void;
+  /** A worker's log started or stopped failing (its answer says so). */
+  onLogTrouble?: () => void;
 }
 
 type State = 'starting' | 'ready' | 'retiring';
@@ -62,6 +67,8 @@ interface Worker {
   startedAt: number;
   lastAnswerAt: number;
   load: WorkerLoad;
+  /** Out of file descriptors, as its last pong said. */
+  fdShortage: ShortageErrno | undefined;
   /** Settles when it serves; rejects when it fails to start. */
   ready: Promise<void>;
   exited: Promise<void>;
@@ -201,6 +208,14 @@ export class WorkerPool {
     };
   }
 
+  /** "worker 2: the log cannot be written (…): 12 lines dropped", as its last answer said; undefined while every log works. */
+  logTrouble(): string | undefined {
+    const troubled = this.slots.filter((worker): worker is Worker => worker?.load.logTrouble !== undefined);
+    if (troubled.length === 0) return undefined;
+    const others = troubled.length > 1 ? ` (and ${troubled.length - 1} other worker${troubled.length > 2 ? 's' : ''})` : '';
+    return `worker ${troubled[0]!.slot}: ${troubled[0]!.load.logTrouble}${others}`;
+  }
+
   /** Sends `message` to every live worker: serving, starting or draining. */
   tellAll(message: ToWorker): void {
     for (const worker of [...this.slots, ...this.retiring]) if (worker) this.send(worker, message);
@@ -255,6 +270,7 @@ export class WorkerPool {
       startedAt: now,
       lastAnswerAt: now,
       load: { requests: 0, connections: 0, inFlight: 0 },
+      fdShortage: undefined,
       ready,
       exited: new Promise((resolve) => child.once('exit', () => resolve())),
       stuckReported: false,
@@ -268,8 +284,11 @@ export class WorkerPool {
     });
     child.on('error', (error) => this.settings.log.error(`Worker ${slot}: ${error.message}`));
     child.once('exit', (code, signal) => {
+      // Counted from here on as gone: its slot may still point at it (a stop clears no slot).
       this.requestsOfGone += worker.load.requests;
+      worker.load = { requests: 0, connections: 0, inFlight: 0 };
       this.retiring.delete(worker);
+      this.noteShortage(worker, undefined);
       const wasReady = worker.state === 'ready';
       onFailure(failure ?? errors.workerExited(exitText(code, signal)));
       if (this.slots[slot - 1] !== worker || this.stopping) return;
@@ -304,13 +323,23 @@ export class WorkerPool {
       case 'failed':
         onFailure(ChaussetteError.fromWire(message.failure));
         break;
-      case 'pong':
-        worker.load = { requests: message.requests, connections: message.connections, inFlight: message.inFlight };
+      case 'pong': {
+        const troubleChanged = (worker.load.logTrouble === undefined) !== (message.logTrouble === undefined);
+        worker.load = { requests: message.requests, connections: message.connections, inFlight: message.inFlight, logTrouble: message.logTrouble };
+        this.noteShortage(worker, message.fdShortage);
+        if (troubleChanged) this.settings.onLogTrouble?.();
         break;
+      }
       case 'leaving':
         this.replaceLeaving(worker);
         break;
     }
+  }
+
+  private noteShortage(worker: Worker, code: ShortageErrno | undefined): void {
+    if (worker.fdShortage === code) return;
+    worker.fdShortage = code;
+    this.settings.onShortage?.(worker.slot, code);
   }
 
   /** A worker leaving by itself (its app crashed): out of its slot now, so no connection goes to it; a new one in its place. */

@@ -13,10 +13,12 @@ import { PROGRESS_EVERY_MS } from '../drain.js';
 import { errors, summary, ChaussetteError } from '../errors.js';
 import type { Engine } from '../lifecycle.js';
 import type { Logger } from '../log.js';
+import { announceLogTrouble } from '../logs/output.js';
 import { onLogReopened } from '../logs/reopen.js';
-import { interceptAccepted } from '../node-internals.js';
+import { descriptorOf, interceptAccepted } from '../node-internals.js';
 import type { Options } from '../options.js';
 import { type Claimed, readCertificates } from '../prepare.js';
+import type { DescriptorWatch } from '../sockets/fd-shortage.js';
 import { type OpenListener, openListeners, systemMaxBacklog } from '../sockets/open.js';
 import { plural } from '../systemd/status.js';
 import { pingEveryMs } from '../systemd/watchdog-env.js';
@@ -54,12 +56,8 @@ export class Primary implements Engine {
     this.protocol = this.backend ? probeProtocol(this.backend, tlsFiles) : 'http';
   }
 
-  async open(): Promise<OpenListener[]> {
+  async open(descriptors: DescriptorWatch): Promise<OpenListener[]> {
     const { options, claimed, log, size } = this;
-    // Accepted here, read by the worker: paused, so that no byte is consumed on the way.
-    this.listeners = await openListeners(claimed.targets, () => createServer({ pauseOnConnect: true }), options.backlog ?? systemMaxBacklog(), claimed.inspected);
-    for (const opened of this.listeners) log.info(`Serving on ${opened.description}`);
-
     const workerEnv = { ...process.env };
     delete workerEnv.NOTIFY_SOCKET; // Only this process speaks to systemd.
     const workerCommand = [...process.execArgv, process.argv[1]!, ...process.argv.slice(2)];
@@ -77,18 +75,40 @@ export class Primary implements Engine {
       stopTimeoutMs: options.gracefulTimeout * 1000 + WORKER_STOP_SLACK_MS,
       // One worker (--reload alone) already gets every connection: no address to read.
       sticky: options.sticky && size > 1,
+      // A worker logs its own shortage of descriptors; STATUS= is this process's to tell.
+      onShortage: (slot, code) => descriptors.elsewhere(`worker ${slot}`, code),
+      onLogTrouble: announceLogTrouble,
     });
     this.pool = pool;
+    descriptors.nameSelf('the primary');
     onLogReopened(() => pool.tellAll({ kind: 'reopen' }));
-    this.listeners.forEach((opened, index) => interceptAccepted(opened.server, (connection) => pool.dispatch(index, connection)));
 
+    // The workers load the app before anything listens, as a single process does: no connection is
+    // accepted that no worker can answer yet, and a stop while they load leaves every connection
+    // waiting in the socket for the next process, none accepted here and lost.
     log.info(`Starting ${plural(size, 'worker')}`);
+    await pool.start();
     try {
-      await pool.start();
+      // Accepted here, read by the worker: paused, so that no byte is consumed on the way.
+      this.listeners = await openListeners(claimed.targets, () => createServer({ pauseOnConnect: true }), options.backlog ?? systemMaxBacklog(), claimed.inspected);
     } catch (error) {
-      this.closeListeners();
+      pool.kill();
       throw error;
     }
+    for (const opened of this.listeners) log.info(`Serving on ${opened.description}`);
+    this.listeners.forEach((opened, index) =>
+      interceptAccepted(
+        opened.server,
+        (connection) => {
+          // Held until a worker has it: a burst of connections can take every descriptor this process may open.
+          descriptors.accepted(descriptorOf(connection));
+          pool.dispatch(index, connection);
+        },
+        (error) => {
+          if (!descriptors.failed(error)) log.error(`A connection could not be accepted: ${summary(error)}`);
+        },
+      ),
+    );
     if (options.sticky && size > 1) log.info('Sticky: every connection from one client address goes to the same worker');
     log.info(`Using ${this.backendName()} backend with ${plural(size, 'worker')} (pids ${pool.pids().join(', ')})`);
     return this.listeners;
@@ -111,6 +131,10 @@ export class Primary implements Engine {
 
   problem(): string | undefined {
     return this.started().problem();
+  }
+
+  logTrouble(): string | undefined {
+    return this.pool?.logTrouble();
   }
 
   reloadingStatus(why: string): string {

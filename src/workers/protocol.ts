@@ -21,13 +21,16 @@ export interface WorkerLoad {
   requests: number;
   connections: number;
   inFlight: number;
+  /** Its log cannot be written now (logs/output.ts's logTrouble): for the primary's STATUS=. */
+  logTrouble?: string | undefined;
 }
 
 export type FromWorker =
   | { kind: 'ready' }
   /** It could not start (app not found, threw while loading…); it exits with `exitCode`. */
   | { kind: 'failed'; failure: WireError }
-  | ({ kind: 'pong' } & WorkerLoad)
+  /** With its shortage of file descriptors (sockets/fd-shortage.ts's errno), if it has one now. */
+  | ({ kind: 'pong'; fdShortage?: 'EMFILE' | 'ENFILE' } & WorkerLoad)
   /** It is going away by itself (the app threw outside any request): send it nothing more, replace it. */
   | { kind: 'leaving' };
 

@@ -7,12 +7,14 @@
 
 import type { Server } from 'node:net';
 import { drainAndClose } from '../in-process.js';
-import { asChaussetteError, ExitCode } from '../errors.js';
+import { asChaussetteError, errors, ExitCode } from '../errors.js';
 import type { Logger } from '../log.js';
+import { logTrouble } from '../logs/output.js';
 import { reopenLog } from '../logs/reopen.js';
-import { adoptHandle, startConnectionTracking } from '../node-internals.js';
+import { adoptHandle, descriptorOf, startConnectionTracking } from '../node-internals.js';
 import type { Options } from '../options.js';
 import { type PreparedApp, prepareApp } from '../prepare.js';
+import { watchDescriptors } from '../sockets/fd-shortage.js';
 import { crashGraceS } from '../lifecycle.js';
 import type { SignalTable } from '../signals.js';
 import { announceStopping } from '../stopping.js';
@@ -22,17 +24,26 @@ import { type FromWorker, isToWorker } from './protocol.js';
 export async function runWorker(options: Options, log: Logger, slot: number, signals: SignalTable): Promise<never> {
   const send = (message: FromWorker, then?: () => void) => process.send?.(message, undefined, {}, () => then?.());
 
-  let prepared: PreparedApp;
-  try {
-    prepared = await prepareApp(options, log, process.cwd());
-  } catch (error) {
+  const fail = (error: unknown) => {
     const failure = asChaussetteError(error);
     if (failure.code === 'ERR_INTERNAL') log.fatal({ err: error }, 'unexpected failure');
     // Exit once the primary has the reason, or after a moment if it is gone.
     setTimeout(() => process.exit(failure.exitCode), 1000).unref();
     send({ kind: 'failed', failure: failure.toWire() }, () => process.exit(failure.exitCode));
     return new Promise<never>(() => {});
+  };
+  // While the app loads, the channel to the primary alone must not keep this process alive: when
+  // nothing else is left that could settle the load (a factory whose promise never settles), the
+  // event loop empties and signals.ts calls startStalled, as it does for a single process.
+  process.channel?.unref();
+  signals.bind({ startStalled: () => void fail(errors.startNeverSettled()) });
+  let prepared: PreparedApp;
+  try {
+    prepared = await prepareApp(options, log, process.cwd());
+  } catch (error) {
+    return fail(error);
   }
+  process.channel?.ref();
 
   // One server per socket of the primary, made when its first connection comes.
   const servers: Server[] = [];
@@ -49,16 +60,22 @@ export async function runWorker(options: Options, log: Logger, slot: number, sig
   };
   const present = () => servers.filter((server): server is Server => server !== undefined);
 
+  // Its own descriptors: it logs a shortage, and its pongs tell the primary (STATUS=).
+  const descriptors = watchDescriptors({ log, who: `Worker ${slot}: ` });
+
   let stopping = false;
   const stop = async (why: string, graceS = options.gracefulTimeout, exitCode: number = ExitCode.ok) => {
     if (stopping) return;
     stopping = true;
+    descriptors.stop();
     announceStopping(why);
     const live = present();
     log.info(`Worker ${slot}: ${why}; draining ${openConnections(live)} connection(s) for up to ${graceS} s`);
     const result = await drainAndClose(live, prepared.app, { graceMs: graceS * 1000, lingerMs: options.drainLinger * 1000 }, log, `Worker ${slot}: `);
     log.info(`Worker ${slot}: stopped after ${result.elapsedMs} ms of drain`);
-    process.exit(exitCode);
+    // The last count, so the primary's "N requests served" includes what came after the last ping.
+    if (!process.connected) process.exit(exitCode);
+    send({ kind: 'pong', requests, connections: 0, inFlight: 0 }, () => process.exit(exitCode));
   };
   let crashed = false;
   signals.bind({
@@ -86,12 +103,15 @@ export async function runWorker(options: Options, log: Logger, slot: number, sig
       case 'connection':
         if (handle) {
           const server = serverFor(message.listener);
-          server.emit('connection', adoptHandle(handle, server));
+          const socket = adoptHandle(handle, server);
+          descriptors.accepted(descriptorOf(socket));
+          server.emit('connection', socket);
         }
         break;
       case 'ping': {
         const live = present();
-        send({ kind: 'pong', requests, connections: openConnections(live), inFlight: requestsInFlight(live) });
+        const fdShortage = descriptors.code();
+        send({ kind: 'pong', requests, connections: openConnections(live), inFlight: requestsInFlight(live), logTrouble: logTrouble(), ...(fdShortage ? { fdShortage } : {}) });
         break;
       }
       case 'stop':
