@@ -2,7 +2,7 @@
 // packaging/build.sh), linted, compared with each other, and the .deb
 // installed with apt into a real systemd (PID 1 in a throw-away container):
 // `man chaussette`, `systemctl start chaussette@app.socket` under a Node.js
-// 20, then 22, then 24 (each reaching READY=1 through its own addon), an
+// 20, then 22, 24 and 26 (each reaching READY=1 through its own addon), an
 // upgrade in place, then `apt-get purge`, after which nothing of it runs or
 // remains.
 
@@ -33,8 +33,8 @@ const DEB_NODEJS = 'nodejs (>= 20), nodejs (<< 21) | nodejs (>= 22), nodejs (<< 
 const RPM_NODEJS =
   '(nodejs(abi20) or nodejs(abi22) or nodejs(abi24) or nodejs(abi26) or (nodejs >= 2:20 with nodejs < 2:21) or ' +
   '(nodejs >= 2:22 with nodejs < 2:23) or (nodejs >= 2:24 with nodejs < 2:25) or (nodejs >= 2:26 with nodejs < 2:27))';
-// Installed in turn under a real systemd; 26 is left to the CI run under it (its ABI's file is checked below).
-const STAND_INS = [20, 22, 24];
+// Installed in turn under a real systemd: every shipped major, whichever Node runs this test.
+const STAND_INS = [20, 22, 24, 26];
 t.teardown(() => rmSync(work, { recursive: true, force: true }));
 
 function run(command: string, args: string[], options: { cwd?: string; timeoutMs?: number } = {}) {
@@ -245,7 +245,7 @@ async function nodeStandIn(dir: string, major: number): Promise<StandIn> {
  * A local apt repository: the .deb and the Node.js 20 stand-in, so that
  * `apt install chaussette` resolves its dependency as it would against
  * NodeSource's or Debian 13's package. Beside it, where apt only sees them
- * when named: the 22 and 24 stand-ins installed over it later, and empty
+ * when named: the 22, 24 and 26 stand-ins installed over it later, and empty
  * stand-ins for Node.js majors the package must refuse.
  */
 async function makeRepository(): Promise<StandIn[]> {
