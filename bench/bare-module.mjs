@@ -23,7 +23,8 @@ const server = createServer({ keepAliveTimeout: 65_000 }, app);
 server.listen({ fd: 3 }, 4096);
 
 // on, not once: the bench signals the whole process group, so a process
-// started by bare-shared.mjs gets SIGTERM from there and from its parent.
+// started by bare-shared.mjs or cluster-module.mjs gets SIGTERM from there
+// and from its parent.
 let stopping = false;
 process.on('SIGTERM', () => {
   if (stopping) return;

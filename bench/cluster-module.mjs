@@ -7,9 +7,8 @@
 //   node bench/cluster-module.mjs N MODULE
 
 import cluster from 'node:cluster';
-import { createServer } from 'node:http';
-import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 const [count, module] = [Number(process.argv[2]), process.argv[3]];
 if (!Number.isInteger(count) || count < 1 || !module) {
@@ -17,34 +16,21 @@ if (!Number.isInteger(count) || count < 1 || !module) {
   process.exit(64);
 }
 
-if (cluster.isPrimary) {
-  cluster.schedulingPolicy = cluster.SCHED_RR;
-  for (let i = 0; i < count; i++) cluster.fork();
-  let stopping = false;
-  let exited = 0;
-  cluster.on('exit', (worker, code, signal) => {
-    if (!stopping) {
-      console.error(`cluster-module: worker ${worker.process.pid} exited (${code ?? signal}) before SIGTERM`);
-      process.exitCode = 1;
-    }
-    if (++exited === count) process.exit(process.exitCode ?? 0);
-  });
-  process.once('SIGTERM', () => {
-    stopping = true;
-    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM');
-  });
-} else {
-  const { default: app } = await import(pathToFileURL(resolve(module)).href);
-  const server = createServer({ keepAliveTimeout: 65_000 }, app);
-  server.listen({ fd: 3 }, 4096);
-  // on, not once: the bench signals the whole process group, so the worker
-  // gets SIGTERM from there and from the primary.
-  let stopping = false;
-  process.on('SIGTERM', () => {
-    if (stopping) return;
-    stopping = true;
-    server.close(() => process.exit(0));
-    server.closeIdleConnections();
-    setTimeout(() => process.exit(0), 2000).unref();
-  });
-}
+// Each worker is bare-module.mjs itself: its listen({ fd: 3 }) goes through
+// the cluster, so the primary accepts and hands over.
+cluster.setupPrimary({ exec: join(dirname(fileURLToPath(import.meta.url)), 'bare-module.mjs'), args: [module] });
+cluster.schedulingPolicy = cluster.SCHED_RR;
+for (let i = 0; i < count; i++) cluster.fork();
+let stopping = false;
+let exited = 0;
+cluster.on('exit', (worker, code, signal) => {
+  if (!stopping) {
+    console.error(`cluster-module: worker ${worker.process.pid} exited (${code ?? signal}) before SIGTERM`);
+    process.exitCode = 1;
+  }
+  if (++exited === count) process.exit(process.exitCode ?? 0);
+});
+process.once('SIGTERM', () => {
+  stopping = true;
+  for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM');
+});

@@ -23,15 +23,38 @@ bash "$root/scripts/apt-install-missing.sh" package dpkg-buildpackage=dpkg-dev d
 [ -d "$root/node_modules/typescript" ] || { say "run npm ci first (the build needs the dev dependencies)"; exit 69; }
 
 version=$(node -p "require('$root/package.json').version")
-# The sd-notify addon is compiled against the V8 API of the Node.js running
-# this script, so the packages require that major version, no other:
-# under another Node the addon does not load, and systemd (NotifyAccess=main)
-# would never hear READY=1.
-node_major=$(node -p 'process.versions.node.split(".")[0]')
-if [ "$node_major" -lt 20 ]; then
+# Any Node.js >= 20 runs the build; the packages do not depend on which.
+if [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
   say "Node.js $(node --version) is too old: chaussette needs Node.js >= 20"
   exit 69
 fi
+# The Node.js majors the packages serve (README: Node.js versions): each gets
+# its own sd-notify addon, compiled against that Node's headers
+# (scripts/build-addons.sh), because an addon loads under one ABI only and
+# without one systemd (NotifyAccess=main) would never hear READY=1.
+node_majors=(20 22 24 26)
+# So the packages accept exactly those majors. An odd major between two of
+# them (21, 23, 25: never LTS, no addon shipped) is left out, not just the
+# ones below and above: with it chaussette would stop at start (ERR_NOTIFY).
+#   deb: nodejs (>= 20), nodejs (<< 21) | nodejs (>= 22), ..., nodejs (<< 27)
+#        (a union of ranges, as Depends can say it: each gap is an OR).
+#   rpm: (nodejs(abi20) or ... or nodejs(abi26) or (nodejs >= 2:20 with
+#        nodejs < 2:21) or ...): Fedora's and RHEL's nodejs packages provide
+#        nodejs(abiNN) for their major NN (epoch 1); NodeSource's provide no
+#        such name and carry epoch 2, so their versions are ranges.
+deb_nodejs="nodejs (>= ${node_majors[0]})"
+rpm_abis='' rpm_ranges=''
+previous=''
+for major in "${node_majors[@]}"; do
+  if [ -n "$previous" ] && [ "$major" -gt $((previous + 1)) ]; then
+    deb_nodejs+=", nodejs (<< $((previous + 1))) | nodejs (>= $major)"
+  fi
+  rpm_abis+="nodejs(abi$major) or "
+  rpm_ranges+=" or (nodejs >= 2:$major with nodejs < 2:$((major + 1)))"
+  previous=$major
+done
+deb_nodejs+=", nodejs (<< $((previous + 1)))"
+rpm_nodejs="(${rpm_abis% or }$rpm_ranges)"
 arch=$(dpkg --print-architecture)
 work=$(mktemp -d "${TMPDIR:-/tmp}/chaussette-package.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -53,25 +76,26 @@ cp -a "$work/src-copy/dist" "$tree/dist"
 cp -a "$root"/{package.json,package-lock.json,README.md,LICENSE,man,systemd,examples} "$tree/"
 mkdir -p "$tree/packaging"
 cp -a "$root/packaging/example.env" "$tree/packaging/"
-say "installing production dependencies (the sd-notify addon builds with dpkg-buildflags)"
+say "installing production dependencies, and the sd-notify addon for Node.js ${node_majors[*]}"
 (
   cd "$tree"
-  # --ignore-scripts: `prepare` would build again, without the dev tools.
+  # --ignore-scripts: `prepare` would build again, without the dev tools; and
+  # sd-notify's own build would be for this Node only, where the addons
+  # below cover every major the packages accept.
   npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error
   # Debian's hardening flags, all of them (relro, bindnow, fortify, stack
   # protector).
   eval "$(DEB_BUILD_MAINT_OPTIONS=hardening=+all dpkg-buildflags --export=sh)"
-  npm rebuild sd-notify --no-audit --no-fund --loglevel=error
+  bash "$root/scripts/build-addons.sh" "$tree/dist/addons" "${node_majors[@]}" >/dev/null
 ) >&2
-node -e "require('$tree/node_modules/sd-notify')"
-# Keep only what runs: of the addon, the addon itself (not its sources and
-# objects); of the modules, not their docs, type declarations, source maps,
-# tests, CLIs' links, or repository files (the same for our dist/).
+# Keep only what runs: of the addons, the files themselves, stripped; of
+# the sd-notify module, its script and license (the addons are built from its
+# sources) but no build of its own; of the modules, not their docs, type
+# declarations, source maps, tests, CLIs' links, or repository files (the
+# same for our dist/).
 addon=$tree/node_modules/sd-notify
-find "$addon/build" -mindepth 1 -maxdepth 1 ! -name Release -exec rm -rf {} +
-find "$addon/build/Release" -mindepth 1 ! -name '*.node' -exec rm -rf {} +
-rm -rf "$addon"/{binding.gyp,*.cc,examples,test} "$tree"/node_modules/{.bin,.package-lock.json}
-strip --strip-unneeded --remove-section=.comment --remove-section=.note "$addon"/build/Release/*.node
+rm -rf "$addon"/{build,binding.gyp,*.cc,examples,test} "$tree"/node_modules/{.bin,.package-lock.json}
+strip --strip-unneeded --remove-section=.comment --remove-section=.note "$tree"/dist/addons/abi*/sd_notify.node
 find "$tree/node_modules" -depth -type d \( -name test -o -name tests -o -name fixture -o -name fixtures -o -name benchmarks -o -name bench \
   -o -name example -o -name examples -o -name doc -o -name docs -o -name '.?*' \) -exec rm -rf {} +
 find "$tree/node_modules" "$tree/dist" -type f \( -iname '*.md' -o -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' -o -name '*.map' \
@@ -91,7 +115,7 @@ rm "$tree/package-lock.json"
 # 3. deb, with debhelper.
 say "building the deb"
 cp -a "$root/packaging/deb/debian" "$tree/debian"
-echo "$node_major" >"$tree/debian/node-major"
+echo "$deb_nodejs" >"$tree/debian/nodejs-depends"
 node "$root/packaging/licenses.mjs" "$tree" copyright >"$tree/debian/copyright"
 cat >"$tree/debian/changelog" <<EOF
 chaussette ($version-1) unstable; urgency=medium
@@ -112,7 +136,7 @@ mv "$work/chaussette-$version.tar.gz" "$rpmtop/SOURCES/"
 rpmbuild -bb \
   --define "_topdir $rpmtop" \
   --define "chaussette_version $version" \
-  --define "node_major $node_major" \
+  --define "nodejs_requires $rpm_nodejs" \
   --define "chaussette_license $(node "$root/packaging/licenses.mjs" "$tree" spdx)" \
   --define "_build_id_links none" \
   --define "packager chaussette developers <chaussette@packages.invalid>" \

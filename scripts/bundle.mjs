@@ -1,11 +1,10 @@
-// Bundles the command into one CommonJS file, then writes its V8 code cache
-// by serving once and stopping. Startup time is a product goal (a
-// socket-activated service starts on its first request): loading ~40
+// Bundles the command into one CommonJS file. Startup time is a product goal
+// (a socket-activated service starts on its first request): loading ~40
 // separate ESM files of ours, commander's and pino's cost ~50 ms, one bundled
-// file ~15 ms, and the code cache saves ~8 ms more (see src/bin.cts).
+// file ~15 ms, and a compile cache saves more (made where the bundle runs,
+// not here: see src/compile-cache.cts).
 // tsc still type-checks and emits dist/ for the library build.
 import { build } from 'esbuild';
-import { spawn } from 'node:child_process';
 import { chmodSync, readFileSync, rmSync } from 'node:fs';
 
 /**
@@ -70,23 +69,7 @@ await build({
   logOverride: { 'empty-import-meta': 'silent' },
 });
 
-/** One real run (serve on a loopback port, then SIGTERM) so the cache holds the serving path too. */
-async function writeCodeCache() {
-  const bin = new URL('../dist/bin.cjs', import.meta.url).pathname;
-  rmSync(`${new URL('../dist/chaussette.bundle.cjs', import.meta.url).pathname}.cache`, { force: true });
-  const child = spawn(process.execPath, [bin, '--host', '127.0.0.1', '--port', '0'], {
-    env: { ...process.env, CHAUSSETTE_WRITE_CODE_CACHE: '1', LISTEN_FDS: '', LISTEN_PID: '' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10000);
-  child.stdout.setEncoding('utf8').on('data', (chunk) => {
-    if (chunk.includes('backend')) child.kill('SIGTERM');
-  });
-  const code = await new Promise((resolve) => child.once('exit', resolve));
-  clearTimeout(timer);
-  if (code !== 0) throw new Error(`the code-cache run exited ${code}`);
-}
-
 // The README runs ./dist/bin.cjs directly; tsc does not make it executable.
 chmodSync(new URL('../dist/bin.cjs', import.meta.url).pathname, 0o755);
-await writeCodeCache();
+// Earlier builds wrote a code cache here; it must not end up in a package.
+rmSync(new URL('../dist/chaussette.bundle.cjs.cache', import.meta.url).pathname, { force: true });

@@ -11,6 +11,7 @@ import { constants } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import { readConfigFile } from './config/read.js';
 import { sourceWatcher } from './dev/watch.js';
+import type { Startup } from './compile-cache.cjs';
 import { asChaussetteError, describeError, errors, ExitCode, summary } from './errors.js';
 import { commandHooks } from './hooks.js';
 import { InProcess } from './in-process.js';
@@ -39,9 +40,10 @@ const LAST_NOTICE_WAIT_MS = 2000;
 
 /**
  * Runs chaussette, and exits the process when done. `slot` is set in a
- * worker of a pool; `signals` is the table entry.ts installed first thing.
+ * worker of a pool; `signals` is the table entry.ts installed first thing;
+ * `startup` what the bin did before (the compile cache).
  */
-export async function run(argv: string[], signals: SignalTable, slot: number | undefined): Promise<void> {
+export async function run(argv: string[], signals: SignalTable, slot: number | undefined, startup?: Startup): Promise<void> {
   let log: Logger | undefined;
   let lifecycle: Lifecycle | undefined;
   // First, so that even a bad option in an EnvironmentFile= or --config file reaches `systemctl status`.
@@ -68,10 +70,12 @@ export async function run(argv: string[], signals: SignalTable, slot: number | u
     const options = parsed.options;
     log = await createLogger(options.logLevel, options.logOutput);
     signals.setLogger(log);
+    if (startup) log.debug(startup.codeCache);
     // Opened by the primary too, which writes no access line: a path that cannot be written fails here, once.
     if (options.accessLog !== 'off') await openAccessLog(options.accessLogOutput);
     else if (options.accessLogOutput !== undefined && slot === undefined) log.warn('--access-log-output is set but --access-log is off: no access line is written');
     if (slot !== undefined) return void (await runWorker(options, log.child({ worker: slot }), slot, signals));
+    if (notifier.failure) throw notifier.failure;
     if (notifier.report) log[notifier.report.level](notifier.report.message);
     // Here only, not in each worker: once per start.
     for (const warning of parsed.warnings) log.warn(warning);
@@ -79,6 +83,7 @@ export async function run(argv: string[], signals: SignalTable, slot: number | u
     isPool = options.workers > 0 || options.reload;
     lifecycle = commandLifecycle(options, log, notifier, signals, isPool);
     await lifecycle.start();
+    startup?.serving();
     await lifecycle.stopped;
     await Promise.race([notifier.settled(), delay(LAST_NOTICE_WAIT_MS)]);
     process.exit(ExitCode.ok);

@@ -306,6 +306,16 @@ export const errors = {
     `a worker exited before serving (${how})`,
     'run without --workers to see the error in this process',
   ]),
+  notifyRefused: make(
+    { code: 'ERR_NOTIFY', exitCode: ExitCode.config },
+    (unit: string, access: string, abi: string, addonProblem: string, packageRoot: string) => [
+      `NOTIFY_SOCKET is set but the sd-notify addon did not load (${addonProblem}), and ${access}: ` +
+        'systemd would drop the messages of systemd-notify (a child process) without a word, READY=1 would never arrive and the start would time out',
+      `build the addon for this Node.js (ABI ${abi}): cd ${packageRoot} && npm rebuild sd-notify (needs libsystemd-dev, g++ and make); ` +
+        `or run chaussette with the Node.js it was installed with; or allow systemd-notify: systemctl edit ${unit}, ` +
+        'NotifyAccess=all and Environment=CHAUSSETTE_NOTIFY_ACCESS=all',
+    ],
+  ),
   watchdogProbeUnreachable: make({ code: 'ERR_WATCHDOG_PROBE', exitCode: ExitCode.config }, (path: string, why: string) => [
     `--watchdog-probe ${path} cannot ask the app: ${why}`,
     'the probe needs a TCP or named unix socket visible in this network namespace, without client certificates',

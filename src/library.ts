@@ -117,6 +117,7 @@ export async function serve(app: unknown, input: ServeOptions = {}): Promise<Ser
   const env = input.env ?? process.env;
   const log = input.logger ?? (await createLogger(input.logLevel ?? 'info', '-'));
   const notifier = await createSystemdNotifier(env, (message) => log.warn(message));
+  if (notifier.failure) throw notifier.failure;
   if (notifier.report) log[notifier.report.level](notifier.report.message);
   const claimed = claimInherited(options, log, env);
   const adapted = await adaptLoaded('the app given to serve()', app, options.args, (error) => log.error({ err: error }, REQUEST_FAILED));

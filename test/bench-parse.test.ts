@@ -4,7 +4,7 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { countAccessLines, countTimeWait, cpuTicksFromStat, groupCpuTicks, parseCounts, parseH2load, parseWrk, processGroupFromStat, vmRssKb } from '../bench/lib/parse.mjs';
+import { countAccessLines, countTimeWait, cpuNsFromSchedstat, cpuTicksFromStat, groupCpuTicks, parseCounts, parseH2load, parseWrk, processGroupFromStat, vmRssKb } from '../bench/lib/parse.mjs';
 import { ROOT } from './helpers.js';
 
 const sample = (name: string) => readFileSync(join(ROOT, 'test/fixtures/bench', name), 'utf8');
@@ -117,6 +117,12 @@ t.test('/proc/<pid>/stat: CPU ticks (utime + stime) and the process group, whate
   const odd = nodeStat.replace('(node)', '(a) b (c) d)');
   t.equal(cpuTicksFromStat(odd), 18);
   t.equal(processGroupFromStat(odd), 30158);
+});
+
+t.test('/proc/<pid>/task/<tid>/schedstat: time on a CPU in ns, null for anything else', async (t) => {
+  // sched-stats.rst: time spent on the cpu (ns), time spent waiting on a runqueue (ns), timeslices run.
+  t.equal(cpuNsFromSchedstat('5535823 19036781 5\n'), 5535823);
+  t.equal(cpuNsFromSchedstat(''), null);
 });
 
 t.test('/proc/<pid>/status: VmRSS in kB, null without it', async (t) => {

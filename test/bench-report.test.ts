@@ -134,6 +134,57 @@ t.test('scenarioReport: the whole text of an http scenario', async (t) => {
   );
 });
 
+t.test('scenarioReport: a cold-start scenario has no load, only cold starts and their CPU time, compared three ways', async (t) => {
+  const cold: Measured = {
+    rounds: [],
+    accessChecks: [],
+    cold: [
+      { run: 1, server: 'bare', ms: 30, cpuMs: 25 },
+      { run: 1, server: 'cached', ms: 36, cpuMs: 30 },
+      { run: 1, server: 'uncached', ms: 42, cpuMs: 40 },
+    ],
+    timeWait: 0,
+  };
+  const text = scenarioReport('cold-start', scenario('cold-start'), cold, summarize(scenario('cold-start'), cold), config);
+  t.equal(
+    text,
+    [
+      '',
+      '=== cold-start: cold start of chaussette with and without its compile cache, vs bare node:http, on fd 3 from systemd-socket-activate',
+      'no load; cold start x2, the servers taking turns; medians',
+      '',
+      'chaussette, compile cache vs bare node:http:',
+      'metric              | bare node:http | chaussette, compile cache | ratio | goal    | ok?',
+      '--------------------|----------------|---------------------------|-------|---------|----',
+      'cold start (ms)     |          30.00 |                     36.00 | 1.200 | <= 1.35 | yes',
+      'cold start CPU (ms) |          25.00 |                     30.00 | 1.200 | report  |',
+      '',
+      'chaussette, no compile cache vs bare node:http:',
+      'metric              | bare node:http | chaussette, no compile cache | ratio | goal   | ok?',
+      '--------------------|----------------|------------------------------|-------|--------|----',
+      'cold start (ms)     |          30.00 |                        42.00 | 1.400 | report |',
+      'cold start CPU (ms) |          25.00 |                        40.00 | 1.600 | report |',
+      '',
+      'chaussette, compile cache vs chaussette, no compile cache:',
+      'metric              | chaussette, no compile cache | chaussette, compile cache | ratio | goal   | ok?',
+      '--------------------|------------------------------|---------------------------|-------|--------|----',
+      'cold start (ms)     |                        42.00 |                     36.00 | 0.857 | report |',
+      'cold start CPU (ms) |                        40.00 |                     30.00 | 0.750 | report |',
+      '',
+      '1 of 1 goals met (ratio = first / second)',
+      '',
+      'cold start bare (ms): 30.00',
+      'cold start CPU bare (ms): 25.00',
+      '',
+      'cold start cached (ms): 36.00',
+      'cold start CPU cached (ms): 30.00',
+      '',
+      'cold start uncached (ms): 42.00',
+      'cold start CPU uncached (ms): 40.00',
+    ].join('\n'),
+  );
+});
+
 t.test('scenarioRecord: the results.json entry of a measured scenario', async (t) => {
   const startedAt = new Date('2026-12-02T18:00:00.000Z');
   const environment = { node: 'v20.20.2' };

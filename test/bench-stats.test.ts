@@ -69,13 +69,14 @@ t.test('pickGoals: https takes the keep-alive and close goals of http, not cold 
 });
 
 t.test('selectScenarios: BENCH_ONLY names, http2 for h2 and h2c, in the table order, unknown names refused', async (t) => {
-  const all = ['http', 'https', 'h2', 'h2c', 'access-log', 'module', 'workers'];
+  const all = ['cold-start', 'http', 'https', 'h2', 'h2c', 'access-log', 'module', 'workers'];
   t.same(selectScenarios(undefined), all);
   t.same(selectScenarios(' '), all);
   t.same(selectScenarios('access-log,http'), ['http', 'access-log'], 'http first, whatever the order given');
+  t.same(selectScenarios('http,cold-start'), ['cold-start', 'http'], 'the cold starts before any load');
   t.same(selectScenarios('http2 https'), ['https', 'h2', 'h2c']);
   t.same(selectScenarios('h2c,http2,,h2c'), ['h2', 'h2c']);
-  t.throws(() => selectScenarios('http,http3'), { message: 'unknown scenario "http3"; known: http, https, h2, h2c, access-log, module, workers, http2' });
+  t.throws(() => selectScenarios('http,http3'), { message: 'unknown scenario "http3"; known: cold-start, http, https, h2, h2c, access-log, module, workers, http2' });
 });
 
 t.test('selectScenarios: names on the command line (npm run bench -- workers), with BENCH_ONLY or alone', async (t) => {

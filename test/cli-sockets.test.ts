@@ -77,9 +77,26 @@ async function socketActivated(t: Test, listen: string[], fdnames: string | unde
   return { child, exited, output: () => stdout, stderr: () => stderr };
 }
 
+/**
+ * socketActivated() on `count` free TCP ports of 127.0.0.1. A port found free can be taken by
+ * another test file running beside this one before systemd-socket-activate binds it: then it
+ * exits with "Address already in use", and new ports are tried.
+ */
+async function socketActivatedOnPorts(t: Test, count: number, fdnames: string | undefined, args: string[]) {
+  for (let attempt = 1; ; attempt++) {
+    const ports: number[] = [];
+    for (let i = 0; i < count; i++) ports.push(await freePort());
+    try {
+      return { ...(await socketActivated(t, ports.map((port) => `127.0.0.1:${port}`), fdnames, args)), ports };
+    } catch (error) {
+      if (attempt >= 5 || !/Address already in use/.test(String(error))) throw error;
+    }
+  }
+}
+
 t.test('systemd-socket-activate: two named sockets, all served at once', async (t) => {
-  const [web, admin] = [await freePort(), await freePort()];
-  const ssa = await socketActivated(t, [`127.0.0.1:${web}`, `127.0.0.1:${admin}`], 'web:admin', []);
+  const ssa = await socketActivatedOnPorts(t, 2, 'web:admin', []);
+  const [web, admin] = ssa.ports as [number, number];
   t.equal((await request({ port: web })).status, 200, 'the first request is held in the backlog until chaussette accepts');
   t.equal((await request({ port: admin })).status, 200);
   t.match(ssa.output(), `Serving on fd 3 (web) -> 127.0.0.1:${web}`);
@@ -91,8 +108,8 @@ t.test('systemd-socket-activate: two named sockets, all served at once', async (
 });
 
 t.test('systemd-socket-activate: --fd NAME selects one socket; the other stays unserved', async (t) => {
-  const [web, admin] = [await freePort(), await freePort()];
-  const ssa = await socketActivated(t, [`127.0.0.1:${web}`, `127.0.0.1:${admin}`], 'web:admin', ['--fd', 'admin']);
+  const ssa = await socketActivatedOnPorts(t, 2, 'web:admin', ['--fd', 'admin']);
+  const [web, admin] = ssa.ports as [number, number];
   t.equal((await request({ port: admin })).status, 200);
   t.match(ssa.output(), `Serving on fd 4 (admin) -> 127.0.0.1:${admin}`);
   t.notMatch(ssa.output(), 'fd 3', 'fd 3 is not served');
@@ -100,16 +117,15 @@ t.test('systemd-socket-activate: --fd NAME selects one socket; the other stays u
 });
 
 t.test('systemd-socket-activate without --fdname: the name is "unknown"', async (t) => {
-  const port = await freePort();
-  const ssa = await socketActivated(t, [`127.0.0.1:${port}`], undefined, ['examples/listener.mjs']);
+  const ssa = await socketActivatedOnPorts(t, 1, undefined, ['examples/listener.mjs']);
+  const [port] = ssa.ports as [number];
   const res = await request({ port, path: '/named' });
   t.same(JSON.parse(res.body), { app: 'listener', method: 'GET', url: '/named' });
   t.match(ssa.output(), `Serving on fd 3 (unknown) -> 127.0.0.1:${port}`);
 });
 
 t.test('LISTEN_* are unset for the app and its children', async (t) => {
-  const port = await freePort();
-  await socketActivated(t, [`127.0.0.1:${port}`], 'web', ['test/fixtures/apps/echo-env.mjs']);
+  const [port] = (await socketActivatedOnPorts(t, 1, 'web', ['test/fixtures/apps/echo-env.mjs'])).ports as [number];
   const { env } = JSON.parse((await request({ port })).body) as { env: Record<string, string> };
   t.equal(env.LISTEN_FDS, undefined);
   t.equal(env.LISTEN_PID, undefined);

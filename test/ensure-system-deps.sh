@@ -10,8 +10,8 @@
 #   man/chaussette.1 with;
 #   dpkg-buildpackage (dpkg-dev), dh (debhelper), fakeroot, lintian, rpmbuild
 #   (rpm), rpmlint, which packaging/build.sh builds and lints the packages
-#   with; equivs-build (equivs), with which test/packaging.test.ts makes the
-#   Node.js package the .deb depends on, and rpm2cpio (rpm) and cpio, with
+#   with; dpkg-deb (dpkg), with which test/packaging.test.ts makes the
+#   Node.js packages the .deb depends on, and rpm2cpio (rpm) and cpio, with
 #   which it unpacks the rpm;
 #   chromium, the headless browser test/systemd/browser.test.ts drives with
 #   playwright-core (which never downloads one);
@@ -37,7 +37,6 @@ needs=(
   lintian=lintian
   rpmbuild=rpm
   rpmlint=rpmlint
-  equivs-build=equivs
   rpm2cpio=rpm
   cpio=cpio
   chromium=chromium

@@ -3,6 +3,7 @@
 
 import { execFileSync, spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { request as httpRequest, type Agent, type IncomingHttpHeaders } from 'node:http';
 import { connect, createServer, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -222,11 +223,29 @@ export function rawExchange(port: number, bytes: string): Promise<string> {
 
 /** A port nobody listens on right now. */
 export async function freePort(): Promise<number> {
+  // Below the kernel's ephemeral range: a port it picks for port 0 is also one it hands to outgoing
+  // connections (the load clients of a test file running beside this one), which could take it
+  // between this check and the bind that follows. Port 0 remains the fallback.
+  const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || 32768;
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const candidate = 10000 + Math.floor(Math.random() * Math.max(1, low - 10000));
+    const bound = await bindOnce(candidate);
+    if (bound !== undefined) return bound;
+  }
+  return (await bindOnce(0))!;
+}
+
+/** Binds 127.0.0.1:port and closes at once: the port bound, or undefined if it was taken. */
+async function bindOnce(port: number): Promise<number | undefined> {
   const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
+  const bound = await new Promise<boolean>((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => resolve(true));
+  });
+  if (!bound) return undefined;
+  const address = (server.address() as { port: number }).port;
   await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+  return address;
 }
 
 /**

@@ -5,6 +5,7 @@ import t from 'tap';
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import compileCache from '../src/compile-cache.cjs';
 import { ExitCode } from '../src/errors.js';
 import { APP_ENV, ARGS_ENV, envName, helpText, OPTION_TABLE, PLATFORM_PORT_ENV } from '../src/options.js';
 import { ACTIVATION_VARIABLES } from '../src/systemd/activation.js';
@@ -125,6 +126,7 @@ t.test('ENVIRONMENT names every variable chaussette reads', async (t) => {
     PLATFORM_PORT_ENV,
     ...ACTIVATION_VARIABLES,
     ...WATCHDOG_VARIABLES,
+    ...compileCache.COMPILE_CACHE_VARIABLES,
     'NOTIFY_SOCKET',
   ];
   for (const name of variables) t.match(text, new RegExp(`\\b${name}\\b`), name);

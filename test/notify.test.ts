@@ -4,10 +4,12 @@
 // and systemd-notify when the addon is missing (an install without
 // libsystemd-dev, reproduced by an install tree without it).
 
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
 import t, { type Test } from 'tap';
 import { cleanEnv, FIXTURES, freePort, request, ROOT, runToExit, serve, sleep, startChaussette, waitForArrival, waitForLine, waitUntil } from './helpers.js';
 import { startReceiver } from './notify-receiver.js';
@@ -15,11 +17,14 @@ import { startReceiver } from './notify-receiver.js';
 const HEALTH_APP = join(FIXTURES, 'apps', 'health.mjs');
 const SLOW_APP = join(FIXTURES, 'apps', 'slow.mjs');
 
-/** chaussette as installed where libsystemd-dev was missing: every dependency but the sd-notify addon. */
+/**
+ * chaussette as installed where libsystemd-dev was missing: every dependency
+ * but the sd-notify addon, and no prebuilt addons (dist/addons) either.
+ */
 function installWithoutAddon(t: Test): string {
   const root = mkdtempSync(join(tmpdir(), 'chaussette-no-addon-'));
   t.teardown(() => rmSync(root, { recursive: true, force: true }));
-  cpSync(join(ROOT, 'dist'), join(root, 'dist'), { recursive: true });
+  cpSync(join(ROOT, 'dist'), join(root, 'dist'), { recursive: true, filter: (source) => source !== join(ROOT, 'dist', 'addons') });
   cpSync(join(ROOT, 'package.json'), join(root, 'package.json'));
   mkdirSync(join(root, 'node_modules'));
   for (const entry of readdirSync(join(ROOT, 'node_modules'))) {
@@ -128,12 +133,118 @@ t.test('without the addon: systemd-notify carries the messages, and says so once
   await receiver.waitFor('WATCHDOG', '1');
   const reports = running.lines.filter((line) => /Notifying systemd/.test(line.msg));
   t.equal(reports.length, 1, 'the transport is logged once');
-  t.match(reports[0]?.msg, /through \/\S*systemd-notify, one process per message, because the sd-notify addon did not load \(.*sd-notify.*\); this needs NotifyAccess=all/);
+  t.match(reports[0]?.msg, /through \/\S*systemd-notify, one process per message, because the sd-notify addon did not load \(.*sd-notify.*\); (this needs NotifyAccess=all|systemd takes its messages: chaussette has CAP_SYS_ADMIN)/);
   t.equal(reports[0]?.level, 40, 'as a warning: the unit needs NotifyAccess=all');
   const before = receiver.messages.length;
   running.child.kill('SIGTERM');
   await receiver.waitFor('STOPPING', '1', 5000, before);
   t.equal(await running.exited, 0);
+});
+
+/** A real sd-notify addon built for another Node ABI than this one: dist/addons has them after scripts/build-addons.sh, else one is built. */
+async function addonOfAnotherAbi(t: Test): Promise<{ abi: string; file: string }> {
+  const built = join(ROOT, 'dist', 'addons');
+  const other = existsSync(built) ? readdirSync(built).find((entry) => entry !== `abi${process.versions.modules}` && existsSync(join(built, entry, 'sd_notify.node'))) : undefined;
+  if (other) return { abi: other.slice(3), file: join(built, other, 'sd_notify.node') };
+  const out = mkdtempSync(join(tmpdir(), 'chaussette-addons-'));
+  t.teardown(() => rmSync(out, { recursive: true, force: true }));
+  const major = process.versions.node.startsWith('22.') ? '24' : '22';
+  const { stdout } = await promisify(execFile)('bash', [join(ROOT, 'scripts', 'build-addons.sh'), out, major], { timeout: 600_000 });
+  const file = stdout.trim().split('\n').at(-1) ?? '';
+  t.ok(existsSync(file), `scripts/build-addons.sh built one for Node ${major}`);
+  return { abi: /abi(\d+)/.exec(file)![1]!, file };
+}
+
+/** The sd-notify addon this Node loads: the prebuilt one for its ABI, or the package's own build (npm ci built it for this Node). */
+function addonOfThisAbi(): string {
+  const prebuilt = join(ROOT, 'dist', 'addons', `abi${process.versions.modules}`, 'sd_notify.node');
+  return existsSync(prebuilt) ? prebuilt : join(ROOT, 'node_modules', 'sd-notify', 'build', 'Release', 'notify.node');
+}
+
+t.test('NotifyAccess: the unit from /proc/self/cgroup, systemd asked, and the verdict on systemd-notify', async (t) => {
+  const { askNotifyAccess, hasSysAdmin, serviceUnitFromCgroup, systemdNotifyVerdict } = await import('../src/systemd/notify-access.js');
+  t.same(serviceUnitFromCgroup('0::/system.slice/system-chaussette.slice/chaussette@app.service\n'), { name: 'chaussette@app.service', user: false });
+  t.same(serviceUnitFromCgroup('0::/system.slice/app.service/payload\n'), { name: 'app.service', user: false }, 'a Delegate= subgroup');
+  t.same(serviceUnitFromCgroup('0::/user.slice/user-1000.slice/user@1000.service/app.slice/web.service\n'), { name: 'web.service', user: true });
+  t.same(serviceUnitFromCgroup('12:pids:/x\n1:name=systemd:/system.slice/legacy.service\n'), { name: 'legacy.service', user: false }, 'cgroup v1');
+  t.equal(serviceUnitFromCgroup('0::/user.slice/user-0.slice/session-3.scope\n'), undefined, 'a login session');
+  t.equal(serviceUnitFromCgroup('0::/\n'), undefined, 'a container without systemd');
+
+  t.equal(hasSysAdmin('CapEff:\t000001ffffffffff\n'), true, 'root');
+  t.equal(hasSysAdmin('CapEff:\t0000000000000000\n'), false, 'a DynamicUser');
+  t.equal(hasSysAdmin('CapEff:\t0000000000200000\n'), true, 'CAP_SYS_ADMIN alone');
+
+  t.equal(systemdNotifyVerdict('all', false, true), 'accepted');
+  t.equal(systemdNotifyVerdict('main', false, true), 'refused');
+  t.equal(systemdNotifyVerdict('exec', false, true), 'refused');
+  t.equal(systemdNotifyVerdict('main', true, true), 'accepted', 'systemd-notify sends in its parent\'s name');
+  t.equal(systemdNotifyVerdict(undefined, false, true), 'refused', 'a service systemd would not describe: no bet on the fallback');
+  t.equal(systemdNotifyVerdict(undefined, true, true), 'accepted');
+  t.equal(systemdNotifyVerdict(undefined, false, false), 'unknown', 'not under systemd (a test receiver, another manager)');
+
+  const asked: string[][] = [];
+  const answer = await askNotifyAccess('0::/user.slice/user-1000.slice/user@1000.service/app.slice/web.service\n', async (file, args) => {
+    asked.push([file, ...args]);
+    return 'main\n';
+  });
+  t.same(asked, [['systemctl', '--user', 'show', '--property=NotifyAccess', '--value', 'web.service']]);
+  t.same(answer, { unit: { name: 'web.service', user: true }, access: 'main', why: undefined });
+  const failed = await askNotifyAccess('0::/system.slice/a.service\n', async () => {
+    throw new Error('Failed to connect to bus: No such file or directory');
+  });
+  t.equal(failed.access, undefined);
+  t.equal(failed.why, 'systemctl show --property=NotifyAccess --value a.service failed: Failed to connect to bus: No such file or directory');
+  t.equal((await askNotifyAccess('0::/\n', async () => t.fail('not asked') as never)).why, 'this process is not in a systemd service');
+  t.same(await askNotifyAccess('0::/system.slice/a.service\n', async () => t.fail('not asked') as never, 'all'), { unit: { name: 'a.service', user: false }, access: 'all', why: undefined }, 'CHAUSSETTE_NOTIFY_ACCESS says');
+});
+
+t.test('wholeReason: every line of a reason, on one line', async (t) => {
+  const { wholeReason } = await import('../src/systemd/notify.js');
+  const error = Object.assign(new Error("The module '/x/notify.node'\nwas compiled against a different Node.js version using\nNODE_MODULE_VERSION 115."), { code: 'ERR_DLOPEN_FAILED' });
+  t.equal(wholeReason(error), "ERR_DLOPEN_FAILED: The module '/x/notify.node' was compiled against a different Node.js version using NODE_MODULE_VERSION 115.");
+});
+
+t.test('the prebuilt addon for this ABI is the one loaded, without the sd-notify package', async (t) => {
+  const install = installWithoutAddon(t);
+  const other = await addonOfAnotherAbi(t);
+  const mine = join(install, 'dist', 'addons', `abi${process.versions.modules}`, 'sd_notify.node');
+  for (const [file, source] of [[mine, addonOfThisAbi()], [join(install, 'dist', 'addons', `abi${other.abi}`, 'sd_notify.node'), other.file]] as const) {
+    mkdirSync(dirname(file), { recursive: true });
+    cpSync(source, file);
+  }
+  const receiver = await startReceiver();
+  t.teardown(receiver.close);
+  const running = await serve(t, [], { command: [process.execPath, join(install, 'dist', 'bin.cjs')], env: cleanEnv({ NOTIFY_SOCKET: receiver.address }) });
+  const ready = await receiver.waitFor('READY', '1');
+  t.equal(ready.pid, running.child.pid, 'sent by chaussette itself, through the addon (systemd-notify would be another pid without privileges)');
+  const report = running.lines.find((line) => /Notifying systemd/.test(line.msg));
+  t.equal(report?.msg, `Notifying systemd at ${receiver.address} through the sd-notify addon (${mine})`, `ABI ${process.versions.modules}, not ${other.abi}`);
+  t.equal(await running.stop(), 0);
+});
+
+t.test('an addon of another ABI is never loaded, and the warning carries the whole reason', async (t) => {
+  const install = installWithoutAddon(t);
+  const other = await addonOfAnotherAbi(t);
+  // One under its own ABI's name (looked past), one misplaced under ours (which Node refuses, in five lines).
+  for (const abi of [other.abi, process.versions.modules]) {
+    mkdirSync(join(install, 'dist', 'addons', `abi${abi}`), { recursive: true });
+    cpSync(other.file, join(install, 'dist', 'addons', `abi${abi}`, 'sd_notify.node'));
+  }
+  const receiver = await startReceiver();
+  t.teardown(receiver.close);
+  const running = await serve(t, [], { command: [process.execPath, join(install, 'dist', 'bin.cjs')], env: cleanEnv({ NOTIFY_SOCKET: receiver.address }) });
+  await receiver.waitFor('READY', '1');
+  const report = running.lines.find((line) => /Notifying systemd/.test(line.msg));
+  t.equal(report?.level, 40, 'the systemd-notify fallback, as a warning');
+  t.match(report?.msg, /through \/\S*systemd-notify, one process per message, because the sd-notify addon did not load/);
+  t.match(
+    report?.msg,
+    `NODE_MODULE_VERSION ${other.abi}. This version of Node.js requires NODE_MODULE_VERSION ${process.versions.modules}. Please try re-compiling`,
+    'Node\'s whole message, not its first line',
+  );
+  t.match(report?.msg, /the sd-notify package: .*Cannot find (module|package) 'sd-notify'/, 'and what the package fallback said');
+  t.notMatch(report?.msg, /\n/, 'on one line');
+  t.equal(await running.stop(), 0);
 });
 
 t.test('without the addon or systemd-notify: one clear error line, and serving goes on', async (t) => {

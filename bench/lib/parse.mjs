@@ -123,6 +123,18 @@ export function vmRssKb(text) {
 }
 
 /**
+ * A thread's time on a CPU, in nanoseconds: the first field of
+ * /proc/<pid>/task/<tid>/schedstat (exact, where /proc/<pid>/stat counts
+ * 10 ms ticks).
+ * @param {string} text
+ * @returns {number | null}
+ */
+export function cpuNsFromSchedstat(text) {
+  const match = /^(\d+) \d+ \d+/.exec(text);
+  return match ? Number(match[1]) : null;
+}
+
+/**
  * TIME_WAIT entries in /proc/net/tcp or tcp6: state 06, the 4th field.
  * @param {string} text
  */

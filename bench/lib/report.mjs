@@ -16,7 +16,7 @@ import { compareMedians, median, meetsGoal, valuesOf } from './stats.mjs';
  * @typedef {import('./parse.mjs').LoadResult & { cpuUsPerRequest: number, processes?: import('./stats.mjs').ProcessCounts[], split?: Split }} LoadRun
  */
 /** @typedef {{ round: number, server: string } & Partial<Record<Mode, LoadRun>>} Round a server's runs in one round, one per mode of its scenario */
-/** @typedef {{ run: number, server: string, ms: number }} ColdStart */
+/** @typedef {{ run: number, server: string, ms: number, cpuMs?: number }} ColdStart cpuMs: CPU time of all its threads to the first answer (not in older results) */
 /** @typedef {{ run: number, server: string, mb: number }} IdleRss */
 /** @typedef {{ round: number, server: string, lines: number, requests: number, ratio: number, ok: boolean }} AccessCheck */
 /**
@@ -81,6 +81,17 @@ function runIn(round, mode) {
 }
 
 /**
+ * The cold starts' CPU times, when every sample has one.
+ * @param {ColdStart[] | undefined} cold
+ * @returns {{ server: string, cpuMs: number }[] | null}
+ */
+function coldCpu(cold) {
+  if (!cold?.length) return null;
+  const cpu = cold.flatMap(({ server, cpuMs }) => (cpuMs === undefined ? [] : [{ server, cpuMs }]));
+  return cpu.length === cold.length ? cpu : null;
+}
+
+/**
  * Per comparison, one row per mode and metric (plus cold start and RSS for
  * http): medians, ratio, goal.
  * @param {Scenario} scenario
@@ -107,6 +118,8 @@ export function summarize(scenario, result) {
       for (const m of METRICS) rows.push(metric(`${mode}${m.suffix}`, `${MODES[mode].label} ${m.label}`, m.unit, loadOf(mode, m.field), m.format));
     }
     if (cold) rows.push(metric('coldStartMs', 'cold start', 'ms', (name) => valuesOf(cold, name, 'ms'), fmtMs));
+    const cpu = coldCpu(cold);
+    if (cpu) rows.push(metric('coldStartCpuMs', 'cold start CPU', 'ms', (name) => valuesOf(cpu, name, 'cpuMs'), fmtMs));
     if (rss) rows.push(metric('idleRssMb', 'idle RSS', 'MB', (name) => valuesOf(rss, name, 'mb'), fmtTenths));
     return { subject, reference, control, rows };
   };
@@ -167,6 +180,7 @@ export function table(rows) {
  * @param {BenchConfig} config
  */
 export function clientLine(scenario, config) {
+  if (scenario.modes.length === 0) return `no load; cold start x${config.cold}, the servers taking turns; medians`;
   const client = scenario.client === 'h2load'
     ? `h2load -t${config.threads} -c${config.connections} -m${config.h2Streams} -n<req/s of the warm-up x ${config.seconds} s> (${scenario.protocol})`
     : `wrk -t${config.threads} -c${config.connections} -d${config.seconds}s${scenario.protocol === 'https' ? ' over https' : ''}`;
@@ -229,6 +243,30 @@ export function scenarioReport(name, scenario, result, comparisons, config) {
   if (goals > 0) out.push(`${met} of ${goals} goals met (ratio = ${comparisons.length > 1 ? 'first / second' : `${scenario.order[1]} / ${scenario.order[0]}`})`);
 
   const modes = scenario.modes;
+  if (modes.length > 0) out.push(...loadDetails(scenario, result));
+  for (const server of scenario.startup ? scenario.order : []) {
+    out.push(`\ncold start ${server} (ms): ${valuesOf(result.cold ?? [], server, 'ms').map(fmtMs).join(' ')}`);
+    const cpu = coldCpu(result.cold);
+    if (cpu) out.push(`cold start CPU ${server} (ms): ${valuesOf(cpu, server, 'cpuMs').map(fmtMs).join(' ')}`);
+    if (scenario.startup === 'cold+rss') out.push(`idle RSS ${server} (MB): ${valuesOf(result.rss ?? [], server, 'mb').map(fmtTenths).join(' ')}`);
+  }
+  if (result.accessChecks.length > 0) {
+    const bad = result.accessChecks.filter((c) => !c.ok);
+    out.push(`\naccess log check (lines with GET and 200 / requests served, after exit): ${result.accessChecks.map((c) => `${c.server} ${c.lines}/${c.requests}`).join(', ')}`);
+    out.push(bad.length === 0 ? '  every log held a line per request (none when off)' : `  FAILED for ${bad.map((c) => `${c.server} round ${c.round}`).join(', ')}: those figures do not measure a working access log`);
+  }
+  return out.join('\n');
+}
+
+/**
+ * Every round's figures and errors, the spread over rounds, and how pools split the requests.
+ * @param {Scenario} scenario
+ * @param {Measured} result
+ * @returns {string[]}
+ */
+function loadDetails(scenario, result) {
+  const modes = scenario.modes;
+  const out = [];
   out.push('\nper round (req/s, p99 ms):');
   out.push(
     table([
@@ -264,16 +302,7 @@ export function scenarioReport(name, scenario, result, comparisons, config) {
       ]),
     );
   }
-  for (const server of scenario.startup ? scenario.order : []) {
-    out.push(`\ncold start ${server} (ms): ${valuesOf(result.cold ?? [], server, 'ms').map(fmtMs).join(' ')}`);
-    if (scenario.startup === 'cold+rss') out.push(`idle RSS ${server} (MB): ${valuesOf(result.rss ?? [], server, 'mb').map(fmtTenths).join(' ')}`);
-  }
-  if (result.accessChecks.length > 0) {
-    const bad = result.accessChecks.filter((c) => !c.ok);
-    out.push(`\naccess log check (lines with GET and 200 / requests served, after exit): ${result.accessChecks.map((c) => `${c.server} ${c.lines}/${c.requests}`).join(', ')}`);
-    out.push(bad.length === 0 ? '  every log held a line per request (none when off)' : `  FAILED for ${bad.map((c) => `${c.server} round ${c.round}`).join(', ')}: those figures do not measure a working access log`);
-  }
-  return out.join('\n');
+  return out;
 }
 
 /**

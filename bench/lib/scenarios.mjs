@@ -21,6 +21,7 @@ export const CHAUSSETTE = 'dist/bin.cjs';
  * @property {boolean} [logFile] gets a fresh log file per instance (ctx.logFile)
  * @property {boolean} [accessLines] its log file must hold a line per request
  * @property {boolean} [counts] its app writes each process's request and connection counts (bench/apps/counting.cjs)
+ * @property {(ctx: ServerContext) => Record<string, string>} [env] variables it gets (systemd-socket-activate passes on no others)
  */
 /**
  * A ratio subject / reference; `control`: the A/A pair (two identical
@@ -32,7 +33,7 @@ export const CHAUSSETTE = 'dist/bin.cjs';
  * @property {string} title
  * @property {'wrk' | 'h2load'} client
  * @property {'http' | 'https' | 'h2' | 'h2c'} protocol
- * @property {Mode[]} modes
+ * @property {Mode[]} modes the load runs; none: cold starts only
  * @property {Record<string, ServerSpec>} servers
  * @property {string[]} order the servers' turns, reference first
  * @property {Comparison[]} comparisons
@@ -164,6 +165,27 @@ const accessLog = (format) => ({
 
 /** @type {Record<string, Scenario>} */
 export const SCENARIOS = {
+  // Cold starts only. Each chaussette's compile cache (src/compile-cache.cts)
+  // is the run's own: the first start of `cached` writes it (at exit), the
+  // others read it; `uncached` has it turned off.
+  'cold-start': {
+    title: 'cold start of chaussette with and without its compile cache, vs bare node:http, on fd 3 from systemd-socket-activate',
+    client: 'wrk',
+    protocol: 'http',
+    modes: [],
+    servers: {
+      bare: bareHttp,
+      cached: { ...chaussette('chaussette, compile cache', () => []), env: (ctx) => ({ NODE_COMPILE_CACHE: `${ctx.tmp}/compile-cache` }) },
+      uncached: { ...chaussette('chaussette, no compile cache', () => []), env: () => ({ NODE_DISABLE_COMPILE_CACHE: '1' }) },
+    },
+    order: ['bare', 'cached', 'uncached'],
+    comparisons: [
+      { subject: 'cached', reference: 'bare', goals: pickGoals(HTTP_GOALS, /^coldStart/) },
+      { subject: 'uncached', reference: 'bare', goals: {} },
+      { subject: 'cached', reference: 'uncached', goals: {} },
+    ],
+    startup: 'cold',
+  },
   http: {
     title: 'chaussette vs bare node:http, hello app on fd 3 from systemd-socket-activate',
     client: 'wrk',

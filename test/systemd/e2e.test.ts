@@ -150,6 +150,22 @@ t.test('restart ×3 and stop/start under load: no request fails, none resent', a
   t.ok(Object.keys(counts.pids).length >= 5, 'five processes took turns: three restarts and a stop/start happened');
 });
 
+t.test("the compile cache lives in the unit's CacheDirectory=, which restarts keep (PrivateTmp= empties /tmp)", async (t) => {
+  // The guest runs the host's /usr/bin/node, whichever Node runs this suite.
+  const node = (await sh('node -p process.versions.node')).trim();
+  const [major, minor] = node.split('.').map(Number) as [number, number];
+  t.match(await sh('systemctl show -p CacheDirectory chaussette@app.service'), /CacheDirectory=chaussette\/app/);
+  // Written at the latest by the processes the restarts above stopped.
+  const files = (await sh('find /var/cache/private/chaussette/app/node-compile-cache -type f -printf "%P %u %m\\n"')).trim().split('\n');
+  t.comment(`compile cache of chaussette@app: ${files.join(', ')}`);
+  if (major > 22 || (major === 22 && minor >= 8)) {
+    // Node's own cache: a directory per Node version and flags, a file per module (the bundle and the app).
+    t.ok(files.filter((line) => line.startsWith(`v${node}-`)).length >= 2, 'the bundle and the app module');
+  } else {
+    t.match(files.join('\n'), /^chaussette-v[\d.]+-[0-9a-f]{8}\.v8cache \S+ 600$/m, "the bundle's V8 cache, readable by its owner only");
+  }
+});
+
 t.test('--workers: systemctl reload under load replaces every worker; the main PID stays, no request fails', async (t) => {
   await machine.writeFile('/etc/chaussette/pool.env', `CHAUSSETTE_APP=${APPS}/pid.mjs\nCHAUSSETTE_WORKERS=2\n`);
   await sh('systemctl start chaussette@pool.socket');
@@ -384,6 +400,12 @@ t.test('an instance configured by /etc/chaussette/NAME.conf alone; a bad one fai
   t.match(journal, /chaussette: ERR_CONFIG: \/etc\/chaussette\/badconf\.conf line 2: unknown key "prot" \(hint: did you mean "port"\?/);
 });
 
+/**
+ * A drop-in's lines that make an install whose addon did not build (or was
+ * built for another Node): the package's build and the prebuilt ones hidden.
+ */
+const HIDE_ADDONS = `TemporaryFileSystem=${LIB}/node_modules/sd-notify:ro\nInaccessiblePaths=-${LIB}/dist/addons\n`;
+
 t.test('readiness through both transports: the addon, and systemd-notify when the addon is missing', async (t) => {
   await machine.writeFile('/etc/chaussette/viaaddon.env', `CHAUSSETTE_APP=${APPS}/pid.mjs\n`);
   await sh('systemctl start chaussette@viaaddon.service');
@@ -392,15 +414,45 @@ t.test('readiness through both transports: the addon, and systemd-notify when th
 
   // An install where the addon did not build: hide it; systemd-notify needs NotifyAccess=all.
   await machine.writeFile('/etc/chaussette/viahelper.env', `CHAUSSETTE_APP=${APPS}/pid.mjs\n`);
-  await dropIn('chaussette@viahelper.service', `[Service]\nTemporaryFileSystem=${LIB}/node_modules/sd-notify:ro\nNotifyAccess=all\nWatchdogSec=4s\n`);
+  // systemctl cannot answer a DynamicUser: the unit repeats NotifyAccess=all for chaussette.
+  await dropIn('chaussette@viahelper.service', `[Service]\n${HIDE_ADDONS}NotifyAccess=all\nEnvironment=CHAUSSETTE_NOTIFY_ACCESS=all\nWatchdogSec=4s\n`);
   await sh('systemctl daemon-reload && systemctl start chaussette@viahelper.service');
   const state = await show('chaussette@viahelper.service', 'ActiveState', 'StatusText');
   t.equal(state.ActiveState, 'active', 'READY=1 arrived through systemd-notify');
   t.match(state.StatusText, /^Serving unix:\/run\/chaussette\/viahelper\.sock \(http\)/);
-  t.match(await sh('journalctl --no-pager -o cat -u chaussette@viahelper.service'), /through \/usr\/bin\/systemd-notify, one process per message/);
+  const journal = await sh('journalctl --no-pager -o cat -u chaussette@viahelper.service');
+  t.match(journal, /through \/usr\/bin\/systemd-notify, one process per message/);
+  t.match(journal, /systemd takes its messages: chaussette@viahelper\.service has NotifyAccess=all/, 'as the unit said');
   // Not a wait for an event: proof that no watchdog restart comes in more than a WatchdogSec.
   await sleep(5000);
   t.equal((await show('chaussette@viahelper.service', 'NRestarts')).NRestarts, '0', 'its watchdog pings arrive too (WatchdogSec=4s outlived)');
   await sh('systemctl stop chaussette@viahelper.service');
   t.equal((await show('chaussette@viahelper.service', 'Result')).Result, 'success', 'STOPPING=1 and a clean exit');
+});
+
+t.test('no addon for this Node under NotifyAccess=main: ERR_NOTIFY and exit 78 at once, not a start timeout', async (t) => {
+  await machine.writeFile('/etc/chaussette/noaddon.env', `CHAUSSETTE_APP=${APPS}/pid.mjs\n`);
+  // The shipped unit as it is (NotifyAccess=main, DynamicUser=yes), with the addons hidden.
+  await dropIn('chaussette@noaddon.service', `[Service]\n${HIDE_ADDONS}`);
+  await sh('systemctl daemon-reload');
+  // Within the exec's own limit (20 s), far below TimeoutStartSec= (90 s): no waiting for READY=1.
+  const start = await machine.exec('systemctl start chaussette@noaddon.service');
+  t.not(start.code, 0, 'the start fails');
+  const state = await show('chaussette@noaddon.service', 'ActiveState', 'Result', 'ExecMainStatus', 'NRestarts', 'NotifyAccess');
+  t.same(state, { ActiveState: 'failed', Result: 'exit-code', ExecMainStatus: '78', NRestarts: '0', NotifyAccess: 'main' }, 'EX_CONFIG, no restart loop');
+  const journal = await sh('journalctl --no-pager -o cat -u chaussette@noaddon.service');
+  const line = journal.split('\n').find((l) => l.includes('ERR_NOTIFY')) ?? '';
+  t.match(line, /^chaussette: ERR_NOTIFY: NOTIFY_SOCKET is set but the sd-notify addon did not load \(no \/usr\/lib\/chaussette\/dist\/addons\/abi\d+\/sd_notify\.node for this Node\.js \(ABI \d+\); the sd-notify package: /);
+  // As a DynamicUser, systemctl cannot ask D-Bus: unknown, which inside a service is no bet on systemd-notify.
+  t.match(line, /\), and chaussette@noaddon\.service's NotifyAccess= is unknown \(systemctl show --property=NotifyAccess --value chaussette@noaddon\.service failed: .*\): systemd would drop the messages of systemd-notify/);
+  t.match(line, /\(hint: build the addon for this Node\.js \(ABI \d+\): cd \/usr\/lib\/chaussette && npm rebuild sd-notify \(needs libsystemd-dev, g\+\+ and make\);.* systemctl edit chaussette@noaddon\.service, NotifyAccess=all and Environment=CHAUSSETTE_NOTIFY_ACCESS=all\)$/);
+
+  // Run as root, where systemctl answers: systemd says NotifyAccess=main.
+  await dropIn('chaussette@noaddon.service', `[Service]\n${HIDE_ADDONS}DynamicUser=no\nUser=root\nCapabilityBoundingSet=\nPrivateUsers=no\n`);
+  await sh('systemctl daemon-reload && systemctl reset-failed chaussette@noaddon.service');
+  t.not((await machine.exec('systemctl start chaussette@noaddon.service')).code, 0, 'the start fails again');
+  t.equal((await show('chaussette@noaddon.service', 'ExecMainStatus')).ExecMainStatus, '78');
+  const asked = await sh('journalctl --no-pager -o cat -u chaussette@noaddon.service | grep ERR_NOTIFY | tail -n 1');
+  t.match(asked, /\), and chaussette@noaddon\.service has NotifyAccess=main: systemd would drop/, 'as systemd answered');
+  t.notMatch(journal, /Serving on/, 'it never served');
 });

@@ -42,7 +42,8 @@ t.test('a booted machine runs commands, units and node, then goes away cleanly',
 
   const node = await machine.exec('node -e "console.log(process.version)"');
   t.equal(node.code, 0, 'node exits 0', { stderr: node.stderr });
-  t.match(node.stdout, /^v20\./, 'the host node runs inside');
+  // The Node running the tests, whichever major the CI matrix runs.
+  t.equal(node.stdout.trim(), process.version, 'the host node runs inside');
 
   await machine.writeFile('/etc/chaussette/deep/note', "it's here\n", 0o600);
   const written = await machine.exec('cat /etc/chaussette/deep/note && stat -c %a /etc/chaussette/deep/note');

@@ -46,6 +46,11 @@ export interface BootOptions {
   /** Machine (host) name, and name of its cgroups on the host; unique among running machines. */
   name?: string;
   binds?: Array<{ host: string; guest: string; readOnly?: boolean }>;
+  /**
+   * The host file bound as the guest's /usr/bin/node: by default the Node running the tests.
+   * false: none, for a test whose packages install /usr/bin/node (a bound file cannot be replaced).
+   */
+  node?: string | false;
 }
 
 let booted = 0;
@@ -72,7 +77,8 @@ export async function bootMachine(options: BootOptions = {}): Promise<Machine> {
     // Writes go to a tmpfs: the cached tree stays pristine, every boot is clean.
     '--volatile=overlay',
     '--console=read-only', '--private-network',
-    '--bind-ro=/usr/bin/node',
+    // The Node running the tests (the CI matrix runs each major), as the guest's /usr/bin/node.
+    ...(options.node === false ? [] : [`--bind-ro=${escapeBind(options.node ?? process.execPath)}:/usr/bin/node`]),
     ...(options.binds ?? []).map((b) => `--bind${b.readOnly ? '-ro' : ''}=${escapeBind(b.host)}:${escapeBind(b.guest)}`),
     '--boot',
   ];

