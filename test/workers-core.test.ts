@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ignoredName, projectRoot } from '../src/dev/watch.js';
-import { ACCEPT_WINDOW_MS, LOAD_EVERY_MS, mostPerWorker, RecentAccepts } from '../src/workers/accepting.js';
+import { mostPerWorker } from '../src/workers/accepting.js';
 import { pickWorker, restartDelayMs } from '../src/workers/pool.js';
 import { clientKey, hashKey, stickySlot } from '../src/workers/sticky.js';
 import { parse } from './helpers.js';
@@ -109,16 +109,3 @@ t.test('mostPerWorker: the mean rounded up plus 5% (at least one), so the least 
   }
 });
 
-t.test('RecentAccepts: what a worker accepted over the last window, so short connections weigh against its share', async (t) => {
-  const recent = new RecentAccepts();
-  for (let i = 0; i < 3; i++) recent.accepted();
-  t.equal(recent.count(), 3, 'counted at once, before the next report');
-  recent.tick();
-  recent.accepted();
-  t.equal(recent.count(), 4);
-  const ticks = ACCEPT_WINDOW_MS / LOAD_EVERY_MS;
-  for (let i = 1; i < ticks; i++) recent.tick();
-  t.equal(recent.count(), 1, 'the first three are out of the window');
-  recent.tick();
-  t.equal(recent.count(), 0, 'none lately: only connections held count');
-});

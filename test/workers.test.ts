@@ -49,8 +49,10 @@ t.test('--workers 3: every worker takes a share of new connections', async (t) =
   t.notOk(workers.includes(running.child.pid!), 'none of them is the primary');
 
   const counts = new Map<number, number>();
+  // Connection: close makes each request a new connection. Without it an Agent with maxSockets hands a
+  // freed socket to the next queued request, keepAlive: false or not: 6 connections of 50 requests each.
   const agent = new Agent({ keepAlive: false, maxSockets: 6 });
-  const answers = await Promise.all(Array.from({ length: 300 }, () => request({ port, agent })));
+  const answers = await Promise.all(Array.from({ length: 300 }, () => request({ port, agent, headers: { connection: 'close' } })));
   for (const answer of answers) counts.set(Number(answer.body), (counts.get(Number(answer.body)) ?? 0) + 1);
   t.comment(`300 new connections over 3 workers: ${[...counts.values()].join(' / ')}`);
   t.same([...counts.keys()].sort(), [...workers].sort(), 'answered by the three workers, never the primary');

@@ -14,14 +14,6 @@
 // client was told, and never sends on it again (closing an idle one would
 // race its next request). HTTP/2 sessions and upgraded connections are
 // counted, not shed.
-//
-// Short connections are held too briefly to show in that count: with 300
-// new connections, 6 at a time, over 3 workers, two busy workers held 3 or
-// fewer each, never above their share, and won every accept (a running
-// process reaches accept() before a sleeping one is woken): 151 / 149 / 0.
-// So what a worker weighs against its share is the connections it holds, or
-// those it accepted in the last ACCEPT_WINDOW_MS if more (a connection
-// just accepted is both: counted once).
 
 import { ServerResponse } from 'node:http';
 import type { Server, Socket } from 'node:net';
@@ -30,36 +22,6 @@ import type { FromWorker } from './protocol.js';
 
 /** How often a worker reports a changed count and, stopped above its share, looks for room again. */
 export const LOAD_EVERY_MS = 20;
-
-/**
- * Accepts this recent weigh against a worker's share, as connections held do
- * (25 reports): long enough for counts well above the share's margin of
- * one. With 100 ms, 300 new connections in about 3 s gave two busy workers
- * about 5 each per window, exactly their share (mean 3.3: at most 5), never
- * above it, and the third took 0 of 300 in 2 runs of 9.
- */
-export const ACCEPT_WINDOW_MS = 25 * LOAD_EVERY_MS;
-
-/** Accepts counted per report interval, over the last ACCEPT_WINDOW_MS. */
-export class RecentAccepts {
-  private readonly past: number[] = [];
-  private now = 0;
-
-  accepted(): void {
-    this.now++;
-  }
-
-  /** A report interval has passed. */
-  tick(): void {
-    this.past.push(this.now);
-    this.now = 0;
-    if (this.past.length >= ACCEPT_WINDOW_MS / LOAD_EVERY_MS) this.past.shift();
-  }
-
-  count(): number {
-    return this.past.reduce((sum, count) => sum + count, this.now);
-  }
-}
 
 /**
  * The most connections a worker should hold, from each serving worker's
@@ -96,7 +58,6 @@ export class Accepting {
   private reported = -1;
   /** Connections told to close after their response, not closed yet. */
   private shedding = 0;
-  private readonly recent = new RecentAccepts();
   private readonly timer: NodeJS.Timeout;
 
   constructor(private readonly settings: AcceptingSettings) {
@@ -113,10 +74,9 @@ export class Accepting {
       this.settings.backlog,
       (client: Connection) => {
         const socket = adoptHandle(client, server);
-        this.recent.accepted();
         this.settings.accepted(socket);
         server.emit('connection', socket);
-        if (this.most !== null && this.load() > this.most) this.pause();
+        if (this.most !== null && this.open() > this.most) this.pause();
       },
       this.settings.failed,
     );
@@ -160,11 +120,6 @@ export class Accepting {
     return this.settings.servers().reduce((sum, server) => sum + connectionCount(server), 0);
   }
 
-  /** What weighs against its share: connections open, or those accepted lately if more (short ones are gone already). */
-  load(): number {
-    return Math.max(this.open(), this.recent.count());
-  }
-
   private pause(): void {
     this.paused = true;
     this.asked = false; // Sockets still on their way from an earlier ask are closed as they come.
@@ -174,14 +129,13 @@ export class Accepting {
 
   private resumeIfRoom(): void {
     if (!this.paused || this.asked || this.stopped) return;
-    if (this.most !== null && this.load() >= this.most) return;
+    if (this.most !== null && this.open() >= this.most) return;
     this.asked = true;
     this.report();
     this.settings.send({ kind: 'relisten' });
   }
 
   private tick(): void {
-    this.recent.tick();
     if (!this.toldAccepting) return;
     this.report();
     this.resumeIfRoom();
@@ -189,11 +143,9 @@ export class Accepting {
 
   private report(): void {
     const open = this.open();
-    const accepted = this.recent.count();
-    const load = Math.max(open, accepted);
-    if (load === this.reported) return;
-    this.reported = load;
-    this.settings.send({ kind: 'load', connections: open, accepted });
+    if (open === this.reported) return;
+    this.reported = open;
+    this.settings.send({ kind: 'load', connections: open });
   }
 
   private closeHandles(): void {

@@ -77,8 +77,6 @@ interface Worker {
   startedAt: number;
   lastAnswerAt: number;
   load: WorkerLoad;
-  /** Connections it accepted lately, as its last load report said: they weigh against its share (accepting.ts). */
-  recentAccepts: number;
   /** Out of file descriptors, as its last pong said. */
   fdShortage: ShortageErrno | undefined;
   /** Settles when it serves; rejects when it fails to start. */
@@ -290,7 +288,6 @@ export class WorkerPool {
       ready,
       exited: new Promise((resolve) => child.once('exit', () => resolve())),
       stuckReported: false,
-      recentAccepts: 0,
     };
     let failure: ChaussetteError | undefined;
     child.on('message', (message: unknown) => {
@@ -343,7 +340,6 @@ export class WorkerPool {
         break;
       case 'load':
         worker.load = { ...worker.load, connections: message.connections };
-        worker.recentAccepts = message.accepted;
         this.rebalance();
         break;
       case 'relisten':
@@ -385,7 +381,7 @@ export class WorkerPool {
   private rebalance(): void {
     if (!this.settings.sockets) return;
     const ready = this.slots.filter((worker): worker is Worker => worker?.state === 'ready');
-    const most = ready.length > 1 ? mostPerWorker(ready.map((worker) => Math.max(worker.load.connections, worker.recentAccepts))) : null;
+    const most = ready.length > 1 ? mostPerWorker(ready.map((worker) => worker.load.connections)) : null;
     if (most === this.most) return;
     this.most = most;
     for (const worker of ready) this.send(worker, { kind: 'share', most });

@@ -40,8 +40,8 @@ export type FromWorker =
   | { kind: 'ready' }
   /** It accepts on every socket it was sent (the primary does not accept). */
   | { kind: 'accepting' }
-  /** Its connections open now and those it accepted in the last ACCEPT_WINDOW_MS, reported as they change (at most every LOAD_EVERY_MS) and when it stops accepting. */
-  | { kind: 'load'; connections: number; accepted: number }
+  /** Its connections open now, reported as they change (at most every LOAD_EVERY_MS) and when it stops accepting. */
+  | { kind: 'load'; connections: number }
   /** It stopped accepting (it held more than its share) and now has room: send the sockets again. */
   | { kind: 'relisten' }
   /** It could not start (app not found, threw while loading…); it exits with `exitCode`. */
