@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ignoredName, projectRoot } from '../src/dev/watch.js';
-import { mostPerWorker } from '../src/workers/accepting.js';
+import { keptAlive, mostPerWorker } from '../src/workers/accepting.js';
 import { pickWorker, restartDelayMs } from '../src/workers/pool.js';
 import { clientKey, hashKey, stickySlot } from '../src/workers/sticky.js';
 import { parse } from './helpers.js';
@@ -109,3 +109,11 @@ t.test('mostPerWorker: the mean rounded up plus 5% (at least one), so the least 
   }
 });
 
+
+t.test('keptAlive: a worker pauses above its share only while its clients keep their connections', async (t) => {
+  t.ok(keptAlive(0, 0), 'nothing accepted lately (idle, or paused): as for keep-alive, so a burst is capped');
+  t.ok(keptAlive(0, 5000), 'requests on connections it holds');
+  t.ok(keptAlive(10, 20), 'two requests per connection');
+  t.notOk(keptAlive(600, 600), 'a new connection per request: the kernel spreads them');
+  t.notOk(keptAlive(600, 1100), 'mostly new connections');
+});

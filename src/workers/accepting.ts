@@ -1,27 +1,46 @@
 // A worker accepting on the sockets itself, and keeping to its share. The
 // kernel hands a new connection to whichever process it wakes first, and
-// it wakes the one that waited last, usually the busiest (notes E11):
-// measured on 2 cores, two processes on one socket split wrk's keep-alive
-// connections 84/16. So each worker reports how many connections it holds,
-// the primary tells each the most it should hold (mostPerWorker(): the mean
-// plus a margin), and a worker above it stops accepting (its listening
-// handle closed: the only way to stop a libuv listener) and asks for the
-// sockets again once below; the others, holding fewer, take what comes
-// meanwhile. A worker above its share also answers its next requests with
-// Connection: close, as many as it holds too many: their clients connect
-// again, to a worker with room (a keep-alive connection would otherwise
-// stay where the first burst put it). Closing after a response is safe: the
-// client was told, and never sends on it again (closing an idle one would
-// race its next request). HTTP/2 sessions and upgraded connections are
-// counted, not shed.
+// that process accepts every connection waiting (libuv accepts until
+// EAGAIN): measured on 2 cores, two processes on one socket split wrk's 50
+// keep-alive connections 84/16. So each worker reports how many connections
+// it holds, the primary tells each the most it should hold (mostPerWorker():
+// the mean plus a margin), and a worker above it stops accepting (its
+// listening handle closed: the only way to stop a libuv listener) and asks
+// for the sockets again once below; the others, holding fewer, take what
+// comes meanwhile. A worker above its share also answers its next requests
+// with Connection: close, as many as it holds too many: their clients
+// connect again, to a worker with room (a keep-alive connection would
+// otherwise stay where the first burst put it). Closing after a response is
+// safe: the client was told, and never sends on it again (closing an idle
+// one would race its next request). HTTP/2 sessions and upgraded
+// connections are counted, not shed.
+//
+// Only while its clients keep their connections (two requests or more per
+// connection accepted lately, or none accepted): with a new connection per
+// request the counts swing a few connections either side of the mean at
+// every instant, and pausing on them stopped each worker about 25 times a
+// second (the sockets come back over IPC, and meanwhile the other worker
+// accepts alone), for a fifth of the throughput; the kernel spreads such
+// connections evenly by itself (51/49), as they come one at a time.
 
 import { ServerResponse } from 'node:http';
 import type { Server, Socket } from 'node:net';
 import { acceptOn, adoptHandle, type Connection, connectionCount, type SocketHandle } from '../node-internals.js';
 import type { FromWorker } from './protocol.js';
 
-/** How often a worker reports a changed count and, stopped above its share, looks for room again. */
-export const LOAD_EVERY_MS = 20;
+/** How often a worker paused above its share looks for room again (a local check, no message). */
+export const CHECK_EVERY_MS = 20;
+
+/**
+ * How often a worker reports its count, if it changed, and weighs what its
+ * clients did since (keptAlive()). Every 20 ms cost about 5% of the
+ * requests a second with a new connection per request (each report changed
+ * the share the primary tells every worker).
+ */
+export const REPORT_EVERY_MS = 100;
+
+/** Whether a worker's clients keep their connections: two requests or more per connection accepted lately, or none accepted. */
+export const keptAlive = (accepted: number, requests: number) => accepted === 0 || requests >= 2 * accepted;
 
 /**
  * The most connections a worker should hold, from each serving worker's
@@ -56,12 +75,18 @@ export class Accepting {
   private stopped = false;
   private toldAccepting = false;
   private reported = -1;
+  private ticks = 0;
+  /** Since the last report: connections accepted, requests begun. */
+  private accepted = 0;
+  private requests = 0;
+  /** Its clients keep their connections (keptAlive()): a worker above its share stops accepting. */
+  private keepAlive = true;
   /** Connections told to close after their response, not closed yet. */
   private shedding = 0;
   private readonly timer: NodeJS.Timeout;
 
   constructor(private readonly settings: AcceptingSettings) {
-    this.timer = setInterval(() => this.tick(), LOAD_EVERY_MS);
+    this.timer = setInterval(() => this.tick(), CHECK_EVERY_MS);
     this.timer.unref();
   }
 
@@ -74,9 +99,10 @@ export class Accepting {
       this.settings.backlog,
       (client: Connection) => {
         const socket = adoptHandle(client, server);
+        this.accepted++;
         this.settings.accepted(socket);
         server.emit('connection', socket);
-        if (this.most !== null && this.open() > this.most) this.pause();
+        if (this.keepAlive && this.most !== null && this.open() > this.most) this.pause();
       },
       this.settings.failed,
     );
@@ -101,6 +127,7 @@ export class Accepting {
 
   /** Called for each request: above its share, the connection closes after this response. */
   request(res: unknown): void {
+    this.requests++;
     if (this.most === null || !(res instanceof ServerResponse) || !res.shouldKeepAlive) return;
     if (this.open() - this.shedding <= this.most) return;
     res.shouldKeepAlive = false;
@@ -137,7 +164,12 @@ export class Accepting {
 
   private tick(): void {
     if (!this.toldAccepting) return;
-    this.report();
+    this.ticks = (this.ticks + 1) % (REPORT_EVERY_MS / CHECK_EVERY_MS);
+    if (this.ticks === 0) {
+      this.keepAlive = keptAlive(this.accepted, this.requests);
+      this.accepted = this.requests = 0;
+      this.report();
+    }
     this.resumeIfRoom();
   }
 

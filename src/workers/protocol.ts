@@ -40,7 +40,7 @@ export type FromWorker =
   | { kind: 'ready' }
   /** It accepts on every socket it was sent (the primary does not accept). */
   | { kind: 'accepting' }
-  /** Its connections open now, reported as they change (at most every LOAD_EVERY_MS) and when it stops accepting. */
+  /** Its connections open now, reported as they change (at most every REPORT_EVERY_MS) and when it stops accepting. */
   | { kind: 'load'; connections: number }
   /** It stopped accepting (it held more than its share) and now has room: send the sockets again. */
   | { kind: 'relisten' }
