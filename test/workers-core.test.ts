@@ -111,9 +111,10 @@ t.test('mostPerWorker: the mean rounded up plus 5% (at least one), so the least 
 
 
 t.test('keptAlive: a worker pauses above its share only while its clients keep their connections', async (t) => {
-  t.ok(keptAlive(0, 0), 'nothing accepted lately (idle, or paused): as for keep-alive, so a burst is capped');
-  t.ok(keptAlive(0, 5000), 'requests on connections it holds');
-  t.ok(keptAlive(10, 20), 'two requests per connection');
-  t.notOk(keptAlive(600, 600), 'a new connection per request: the kernel spreads them');
-  t.notOk(keptAlive(600, 1100), 'mostly new connections');
+  t.ok(keptAlive(0, 0, 0), 'nothing accepted lately (idle, or paused): as for keep-alive, so a burst is capped');
+  t.ok(keptAlive(0, 5000, 50), 'requests on connections it holds');
+  t.ok(keptAlive(10, 20, 30), 'two requests per connection');
+  t.ok(keptAlive(400, 0, 400), 'WebSockets: no request event, but every one accepted is still open');
+  t.notOk(keptAlive(600, 600, 12), 'a new connection per request: the kernel spreads them');
+  t.notOk(keptAlive(600, 1100, 20), 'mostly new connections');
 });

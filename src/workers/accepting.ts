@@ -15,8 +15,7 @@
 // one would race its next request). HTTP/2 sessions and upgraded
 // connections are counted, not shed.
 //
-// Only while its clients keep their connections (two requests or more per
-// connection accepted lately, or none accepted): with a new connection per
+// Only while its clients keep their connections (keptAlive()): with a new connection per
 // request the counts swing a few connections either side of the mean at
 // every instant, and pausing on them stopped each worker about 25 times a
 // second (the sockets come back over IPC, and meanwhile the other worker
@@ -39,8 +38,14 @@ export const CHECK_EVERY_MS = 20;
  */
 export const REPORT_EVERY_MS = 100;
 
-/** Whether a worker's clients keep their connections: two requests or more per connection accepted lately, or none accepted. */
-export const keptAlive = (accepted: number, requests: number) => accepted === 0 || requests >= 2 * accepted;
+/**
+ * Whether a worker's clients keep their connections, from the last report
+ * interval: none accepted, two requests or more per connection accepted, or
+ * as many connections open as were accepted (WebSockets, SSE: one request
+ * each, but they stay). With a new connection per request, hundreds are
+ * accepted per interval and a handful are open at any time.
+ */
+export const keptAlive = (accepted: number, requests: number, open: number) => accepted === 0 || requests >= 2 * accepted || open >= accepted;
 
 /**
  * The most connections a worker should hold, from each serving worker's
@@ -166,7 +171,7 @@ export class Accepting {
     if (!this.toldAccepting) return;
     this.ticks = (this.ticks + 1) % (REPORT_EVERY_MS / CHECK_EVERY_MS);
     if (this.ticks === 0) {
-      this.keepAlive = keptAlive(this.accepted, this.requests);
+      this.keepAlive = keptAlive(this.accepted, this.requests, this.open());
       this.accepted = this.requests = 0;
       this.report();
     }
