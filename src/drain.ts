@@ -149,22 +149,52 @@ function stopListening(server: Server): Promise<void> {
   return new Promise((resolve) => Server.prototype.close.call(server, () => resolve()));
 }
 
-/** Closes the connections that went quiet for `lingerMs`; `now` and the byte counts say which. */
+/**
+ * How long a connection that has sent nothing yet gets for its first request
+ * at stop, instead of the linger. Accepted just before the stop (a worker
+ * reads its stop a turn after it accepted), its client has connected and
+ * writes its request in the same turn of its own event loop; only a client
+ * process not scheduled meanwhile is later, and a close then would meet the
+ * request it is about to send (ECONNRESET, never resent). No byte is lost
+ * waiting: the request is answered, with Connection: close. What sends
+ * nothing (a browser's preconnect) holds the stop this long at most.
+ */
+export const FIRST_REQUEST_WAIT_MS = 2000;
+
+/**
+ * Closes the connections that went quiet for `lingerMs` (for
+ * FIRST_REQUEST_WAIT_MS, one that has sent nothing yet); `now` and the byte
+ * counts say which. A connection is only closed once the process has read
+ * what the kernel holds for it (confirm(), after a poll phase).
+ */
 export class QuietConnections {
   private readonly seen = new WeakMap<Socket, { bytes: number; since: number }>();
 
-  constructor(private readonly lingerMs: number) {}
+  constructor(
+    private readonly lingerMs: number,
+    private readonly firstRequestMs = Math.max(lingerMs, FIRST_REQUEST_WAIT_MS),
+  ) {}
 
-  /** The connections to close now. */
+  /**
+   * The connections quiet for long enough as far as this process has read.
+   * Not closed yet: a process that was not scheduled for the linger runs its
+   * timers before it reads, so a request already in the kernel's buffer
+   * would be met by a close (a reset): close what confirm() keeps.
+   */
   sweep(sockets: Iterable<Socket>, now: number): Socket[] {
     const quiet: Socket[] = [];
     for (const socket of sockets) {
       const bytes = socket.bytesRead;
       const last = this.seen.get(socket);
       if (!last || bytes !== last.bytes || responseInProgress(socket)) this.seen.set(socket, { bytes, since: now });
-      else if (now - last.since >= this.lingerMs) quiet.push(socket);
+      else if (now - last.since >= (bytes === 0 ? this.firstRequestMs : this.lingerMs)) quiet.push(socket);
     }
     return quiet;
+  }
+
+  /** Of what sweep() found quiet, those still so: called after the event loop has read what arrived (setImmediate). */
+  confirm(sockets: Socket[]): Socket[] {
+    return sockets.filter((socket) => !socket.destroyed && socket.bytesRead === this.seen.get(socket)?.bytes && !responseInProgress(socket));
   }
 }
 
@@ -207,7 +237,12 @@ export async function drain(
           if (res && !res.writableEnded && isEndless(res)) res.end();
         }
       }
-      for (const socket of quiet.sweep(connections, now)) socket.destroy();
+      const candidates = quiet.sweep(connections, now);
+      // Closed after the poll phase that follows, once what the kernel holds for them is read.
+      if (candidates.length > 0)
+        setImmediate(() => {
+          for (const socket of quiet.confirm(candidates)) socket.destroy();
+        });
       bookOf(server)?.closeIdle();
     }
     if (!listening && openConnections(servers) === 0) allClosed();

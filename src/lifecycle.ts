@@ -13,7 +13,7 @@ import type { Logger } from './log.js';
 import { logTrouble, onLogTrouble } from './logs/output.js';
 import { exitCodeOf, type HandledSignal, type Phase, type SignalTable } from './signals.js';
 import { type DescriptorWatch, watchDescriptors } from './sockets/fd-shortage.js';
-import type { OpenListener } from './sockets/open.js';
+import type { Listening } from './sockets/open.js';
 import { announceStopping } from './stopping.js';
 import { monotonicUsec, type Notifier } from './systemd/notify.js';
 import { drainingNotice, type LoadSample, plural, servingStatus, startStatusReports } from './systemd/status.js';
@@ -26,7 +26,7 @@ export interface Engine {
   /** What serving needs before anything listens: the app loaded, or what the workers will need checked. */
   prepare(): Promise<void>;
   /** Listens, and starts serving; resolves once every listener accepts. Its accepts (and its workers') report to `descriptors`. */
-  open(descriptors: DescriptorWatch): Promise<OpenListener[]>;
+  open(descriptors: DescriptorWatch): Promise<Listening[]>;
   /** How the watchdog probe speaks to the listeners; undefined: it cannot (client certificates). */
   probeProtocol(): ProbeProtocol | undefined;
   /** The backend as STATUS= shows it: "http", "http, 3 of 4 workers". */
@@ -49,8 +49,8 @@ export interface Engine {
   drain(graceMs: number, onProgress: (progress: DrainProgress) => void): Promise<DrainResult>;
   /** Stop at once: what must not outlive this process goes now. */
   halt(): void;
-  /** A start that failed after open(): close what is open. */
-  abort(): void;
+  /** A start that failed after open(), or a stop while starting: close what is open; what was accepted is drained (the stop waits for it). */
+  abort(): void | Promise<void>;
 }
 
 export interface LifecycleContext {
@@ -86,7 +86,9 @@ export class Lifecycle {
   /** Settles once stopped, whatever stopped it, after the post-hook; rejects if the post-hook fails. */
   readonly stopped: Promise<DrainResult>;
   private phaseNow: Phase = 'starting';
-  private listeners: OpenListener[] = [];
+  private listeners: Listening[] = [];
+  /** A stop while starting: settles once what the start had opened is closed and drained. */
+  private aborted: Promise<unknown> = Promise.resolve();
   private stopReason: StopReason | undefined;
   private beginStop: (reason: StopReason) => void = () => {};
   /** Rejects when a stop is asked while starting: start() races each of its steps against it. */
@@ -107,7 +109,9 @@ export class Lifecycle {
   ) {
     this.notifier = context.notifier;
     const asked = new Promise<StopReason>((resolve) => (this.beginStop = resolve));
-    this.stopped = asked.then((reason) => (this.phaseNow === 'stopping' ? { forced: 0, elapsedMs: 0 } : this.runStop(reason)));
+    this.stopped = asked.then((reason) =>
+      this.phaseNow === 'stopping' ? this.aborted.then(() => ({ forced: 0, elapsedMs: 0 })) : this.runStop(reason),
+    );
     this.stopWhileStarting = new Promise<never>((_, reject) => (this.abortStart = reject));
     this.stopWhileStarting.catch(() => undefined); // Heard by start(), if it still runs.
     this.stopped.catch(() => undefined); // Whoever awaits it hears a failed post-hook.
@@ -127,7 +131,7 @@ export class Lifecycle {
    * asked before then ends the start where it is (the app may still be loading: nothing has been
    * served, and connections wait in the socket for the next process): no READY=1, [] here.
    */
-  async start(): Promise<OpenListener[]> {
+  async start(): Promise<Listening[]> {
     const { engine, context } = this;
     const { log } = context;
     const step = <T>(work: Promise<T> | undefined): Promise<T | undefined> => {
@@ -154,11 +158,11 @@ export class Lifecycle {
         this.enter('stopping');
         notifier.notify({ STOPPING: 1, STATUS: `Stopped while starting (${error.reason}): nothing was served` });
         log.info(`Received ${error.reason} while starting: stopping before serving`);
-        engine.abort();
+        this.aborted = Promise.resolve(engine.abort()).catch((failure: unknown) => log.error(`Stopping what had started failed: ${summary(failure)}`));
         this.beginStop(error.reason);
         return [];
       }
-      if (this.listeners.length > 0) engine.abort();
+      if (this.listeners.length > 0) void Promise.resolve(engine.abort()).catch(() => undefined);
       throw error;
     }
     // Serving from here on: SIGHUP reloads. systemd (>= 259) checks at READY=1 that SIGHUP is handled;

@@ -7,6 +7,7 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2Session } from 'node:http2';
+import * as netModule from 'node:net';
 import { type Server, Socket } from 'node:net';
 import { getSystemErrorName } from 'node:util';
 
@@ -271,3 +272,86 @@ export function lingerBeforeClose(socket: Socket, ms: number): void {
     this.resume();
   };
 }
+
+// --- listening sockets shared by worker processes (--workers) -----------------
+
+/**
+ * libuv's handle on a listening socket (TCP or Pipe), as net.Server keeps
+ * it in _handle. Made here without being polled, it accepts nothing until
+ * acceptOn() listens on it; sent over IPC it arrives as a handle on a new
+ * descriptor of the same socket.
+ */
+export interface SocketHandle {
+  readonly fd: number;
+  close(): void;
+}
+
+type ServerHandleMaker = (address: string | null, port: number | null, addressType: number | null, fd?: number) => SocketHandle | number;
+
+const serverHandleMaker = (): ServerHandleMaker | undefined => {
+  const make = (netModule as unknown as { _createServerHandle?: unknown })._createServerHandle;
+  return typeof make === 'function' ? (make as ServerHandleMaker) : undefined;
+};
+
+/** Whether sockets can be opened without accepting (the workers then accept themselves). */
+export const canShareSockets = () => serverHandleMaker() !== undefined;
+
+const errnoError = (status: number, syscall: string): NodeJS.ErrnoException => {
+  const code = getSystemErrorName(status);
+  return Object.assign(new Error(`${syscall} ${code}`), { code, errno: status, syscall });
+};
+
+/**
+ * A handle on a socket that this process never accepts on: an inherited
+ * listening fd opened, a TCP address or a unix path bound (not listening
+ * yet; the first worker's acceptOn() makes it listen). It is
+ * net._createServerHandle, what node:cluster's shared handles are made
+ * with: net.Server.listen() would also start accepting here, and the
+ * kernel would then give this process its share of the connections. Throws
+ * an ErrnoException as listen() would. Moved: canShareSockets() is false,
+ * and the primary accepts and hands each connection over (slower).
+ */
+export function openWithoutAccepting(where: { fd: number } | { host: string; family: 4 | 6; port: number } | { path: string }): SocketHandle {
+  const make = serverHandleMaker();
+  if (!make) throw new Error('net._createServerHandle is gone');
+  const made =
+    'fd' in where ? make(null, null, null, where.fd) : 'path' in where ? make(where.path, -1, -1) : make(where.host, where.port, where.family);
+  if (typeof made === 'number') throw errnoError(made, 'fd' in where ? 'open' : 'bind');
+  return made;
+}
+
+/** The address a TCP handle is bound to (getsockname), or undefined (a Pipe). */
+export function handleAddress(handle: SocketHandle): { address: string; family: string; port: number } | undefined {
+  const getsockname = (handle as unknown as { getsockname?: (out: object) => number }).getsockname;
+  if (typeof getsockname !== 'function') return undefined;
+  const out = {} as { address: string; family: string; port: number };
+  return getsockname.call(handle, out) === 0 ? out : undefined;
+}
+
+/**
+ * Accepts on a listening handle (received from the primary) and delivers
+ * each connection as a raw handle, as net.Server's own onconnection would
+ * (node:cluster's round-robin takes them the same way). Closing the handle
+ * is the only way to stop a listening handle accepting: libuv's
+ * uv_read_stop() leaves a listening socket polled (measured on Node 20),
+ * and there is no uv_listen_stop(). Its descriptor goes with it, the socket
+ * stays (every other process holds its own descriptor). Throws as listen() would.
+ */
+export function acceptOn(handle: SocketHandle, backlog: number, deliver: (connection: Connection) => void, failed: (error: NodeJS.ErrnoException) => void): void {
+  const listening = handle as SocketHandle & { onconnection?: unknown; listen(backlog: number): number };
+  listening.onconnection = (status: number, client?: Connection) => {
+    if (status >= 0) {
+      if (client) deliver(client);
+      return;
+    }
+    failed(errnoError(status, 'accept'));
+  };
+  const status = listening.listen(backlog);
+  if (status < 0) throw errnoError(status, 'listen');
+}
+
+/** Connections a net.Server counts as open (net.Server._connections, counted by adoptHandle() too); 0 if moved. */
+export const connectionCount = (server: Server) => {
+  const count = (server as Server & { _connections?: unknown })._connections;
+  return typeof count === 'number' ? count : 0;
+};

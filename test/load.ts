@@ -47,9 +47,10 @@ export function runLoad(target: LoadTarget, ms: number, keepAlive: number, fresh
  * path): a runLoad() just started is under way then, so that what follows
  * happens under load. It takes the client a node start, a few hundred ms on
  * a busy machine; waiting a fixed second for it was either too long or not
- * long enough.
+ * long enough. The bound only catches a client that never connects: 10 s
+ * ran out once on the loaded machine (load 10 to 20).
  */
-export function loadConnected(target: LoadTarget, timeoutMs = 10_000): Promise<true> {
+export function loadConnected(target: LoadTarget, timeoutMs = 30_000): Promise<true> {
   const args = 'port' in target ? ['-Htn', 'state', 'established', `( sport = :${target.port} )`] : ['-Hx', 'state', 'established', 'src', target.socket];
   return waitUntil(() => execFileSync('ss', args, { encoding: 'utf8' }).trim() !== '', timeoutMs, `a load client connected to ${JSON.stringify(target)}`);
 }

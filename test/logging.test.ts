@@ -344,7 +344,11 @@ for (const workers of [0, 2]) {
     // Lines still in a batch when the reader came back are written after the notice.
     await waitUntil(() => notices().length > 0 && accessLines().length + dropped() === sent, 10_000, () => `${sent} requests: ${accessLines().length} lines read + ${dropped()} dropped`);
     t.pass(`${sent} requests: ${accessLines().length} lines written, ${dropped()} counted as dropped, none lost unsaid`);
-    t.ok(dropped() >= sent / 2, 'the lines of the second half were dropped, not held');
+    // Each process holds at most the pipe's share and its queue: every line beyond that was dropped. (Half
+    // the requests is not a bound with workers: how many reach the one whose queue filled first is the kernel's pick.)
+    const lineBytes = Buffer.byteLength(accessLines()[0]!) + 1;
+    const fits = Math.floor((65536 + Math.max(1, workers) * (QUEUE_LIMIT + PIPE_BUF)) / lineBytes) + Math.max(1, workers);
+    t.ok(accessLines().length <= fits, `${accessLines().length} lines written, at most the ${fits} the pipe and the queues hold: the rest were dropped, not held`);
     for (const notice of notices()) t.match(notice, { level: 40, msg: new RegExp(`^The log can be written again: \\d+ lines? dropped since \\S+ \\(${reason.replace(/[()]/g, '\\$&')}\\)$`) });
     const before = read.slice(0, read.indexOf('"droppedLines"'));
     const bound = 65536 + Math.max(1, workers) * (QUEUE_LIMIT + PIPE_BUF);

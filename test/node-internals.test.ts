@@ -9,6 +9,11 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  acceptOn,
+  canShareSockets,
+  connectionCount,
+  handleAddress,
+  openWithoutAccepting,
   adoptHandle,
   type Connection,
   countBodyBytes,
@@ -243,4 +248,22 @@ t.test('node:http ends a Connection: close response through destroySoon(), which
   t.match(answer, /^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\nbye\r\n/);
   t.ok(lingered, 'the connection was ended through the lingering close');
   server.close();
+});
+
+t.test('sockets shared with workers: opened without accepting, then accepted on by a handle sent as it is', async (t) => {
+  t.ok(canShareSockets(), 'net._createServerHandle is there (the workers accept themselves)');
+  const handle = openWithoutAccepting({ host: '127.0.0.1', family: 4, port: 0 });
+  t.teardown(() => handle.close());
+  const bound = handleAddress(handle);
+  t.ok(bound && bound.port > 0, 'bound, its address read back');
+  const server = createServer();
+  const served = new Promise<Socket>((resolve) => server.once('connection', resolve));
+  acceptOn(handle, 16, (client) => server.emit('connection', adoptHandle(client, server)), (error) => t.fail(String(error)));
+  const client = connect(bound!.port, '127.0.0.1');
+  t.teardown(() => client.destroy());
+  const socket = await served;
+  t.equal(connectionCount(server), 1, 'counted by the server it was given to');
+  socket.destroy();
+  await new Promise((resolve) => socket.once('close', resolve));
+  t.equal(connectionCount(server), 0, 'and no longer once closed');
 });

@@ -59,12 +59,13 @@ export async function startReceiver(options: { abstract?: boolean } = {}): Promi
     exited = true;
     arrivals.emit('line');
   });
+  // A python3 start: past 5 s on a loaded machine (seen). It says when it listens, so the bound only catches a hang.
   await waitUntil(
     () => {
       if (exited && !listening) throw new Error('notify-receiver.py exited before it listened');
       return listening;
     },
-    5000,
+    30_000,
     'notify-receiver.py to listen',
     { wake: onEvent(arrivals, 'line') },
   );

@@ -1,11 +1,13 @@
 // The pure parts of --workers and --reload: which worker gets a connection
-// (--sticky's too), how long a failing slot waits, what the reloader ignores
-// and where it looks.
+// (--sticky's too), the most connections a worker accepting itself should
+// hold, how long a failing slot waits, what the reloader ignores and where
+// it looks.
 import t from 'tap';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ignoredName, projectRoot } from '../src/dev/watch.js';
+import { keptAlive, mostPerWorker } from '../src/workers/accepting.js';
 import { pickWorker, restartDelayMs } from '../src/workers/pool.js';
 import { clientKey, hashKey, stickySlot } from '../src/workers/sticky.js';
 import { parse } from './helpers.js';
@@ -94,4 +96,25 @@ t.test('--sticky, from the command line, the environment or the file; off by def
   t.equal(parse(['--config', 'app.conf'], {}, { 'app.conf': 'workers = 4\nsticky = on\n' }).sticky, true);
   t.equal(parse(['--sticky'], {}).workers, 0, 'accepted without --workers: one process already keeps every client');
   t.throws(() => parse([], { CHAUSSETTE_STICKY: 'ip' }), { code: 'ERR_USAGE_VALUE', message: /CHAUSSETTE_STICKY "ip" is not one of 1, true/ });
+});
+
+t.test('mostPerWorker: the mean rounded up plus 5% (at least one), so the least loaded worker always has room', async (t) => {
+  t.equal(mostPerWorker([25, 25]), 27, '50 over two: no worse than 27/23');
+  t.equal(mostPerWorker([42, 8]), 27, 'the same total, however it is split now');
+  t.equal(mostPerWorker([0, 0]), 1, 'idle: one each before the next report');
+  t.equal(mostPerWorker([1, 0, 0]), 2);
+  t.equal(mostPerWorker([400, 400, 400, 400]), 420);
+  for (const counts of [[0, 5], [3, 9, 1], [100, 0], [7, 7, 7, 8]]) {
+    t.ok(Math.min(...counts) < mostPerWorker(counts), `${counts.join('/')}: the least loaded may accept`);
+  }
+});
+
+
+t.test('keptAlive: a worker pauses above its share only while its clients keep their connections', async (t) => {
+  t.ok(keptAlive(0, 0, 0), 'nothing accepted lately (idle, or paused): as for keep-alive, so a burst is capped');
+  t.ok(keptAlive(0, 5000, 50), 'requests on connections it holds');
+  t.ok(keptAlive(10, 20, 30), 'two requests per connection');
+  t.ok(keptAlive(400, 0, 400), 'WebSockets: no request event, but every one accepted is still open');
+  t.notOk(keptAlive(600, 600, 12), 'a new connection per request: the kernel spreads them');
+  t.notOk(keptAlive(600, 1100, 20), 'mostly new connections');
 });

@@ -6,11 +6,12 @@
 // new backlog outlives us), and a socket we did not create is never
 // shutdown() or unlinked (libuv only unlinks paths it bound itself).
 
+import { lookup } from 'node:dns/promises';
 import { lstatSync, readFileSync, statSync, unlinkSync } from 'node:fs';
 import { connect, type Server, Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { ChaussetteError, errors } from '../errors.js';
-import { startConnectionTracking } from '../node-internals.js';
+import { handleAddress, openWithoutAccepting, type SocketHandle, startConnectionTracking } from '../node-internals.js';
 import { type FdInfo, inspectFd, lookupSocket } from './inspect.js';
 import { describeTarget, type ListenTarget } from './resolve.js';
 
@@ -28,6 +29,73 @@ export interface OpenListener {
   reach: ProbeTarget | undefined;
   /** Only for a connection handed over whole (Accept=yes): settles once it has closed. */
   closed?: Promise<void>;
+}
+
+/** What the lifecycle needs of a socket served, by this process or by its workers. */
+export type Listening = Omit<OpenListener, 'server' | 'closed'>;
+
+/** A socket the workers of a primary accept on themselves; the primary holds it without accepting. */
+export interface SharedSocket extends Listening {
+  handle: SocketHandle;
+}
+
+/**
+ * The sockets for workers that accept themselves (workers/primary.ts): each
+ * inherited fd opened, each address bound, none accepted on here. Nothing
+ * listens yet on an address bound here until a worker does: a connection
+ * before then is refused, as before a single process listens. Inherited
+ * connections (Accept=yes) are not for workers (the primary refuses them).
+ */
+export async function openShared(targets: ListenTarget[], inspected: Map<number, Inherited>): Promise<SharedSocket[]> {
+  const opened: SharedSocket[] = [];
+  try {
+    for (const target of targets) opened.push(await openOneShared(target, inspected));
+  } catch (error) {
+    for (const { handle } of opened) handle.close();
+    throw error;
+  }
+  return opened;
+}
+
+async function openOneShared(target: ListenTarget, inspected: Map<number, Inherited>): Promise<SharedSocket> {
+  const where = describeTarget(target);
+  try {
+    switch (target.kind) {
+      case 'fd': {
+        const handle = openWithoutAccepting({ fd: target.fd });
+        const info = inspected.get(target.fd)?.info;
+        const before = info?.kind === 'socket' ? info.entry : undefined;
+        if (before) return { target, handle, description: `${where} -> ${before.local}`, address: before.local, reach: reachOf(before.local) };
+        const bound = handleAddress(handle);
+        return {
+          target,
+          handle,
+          description: `${where} (address not visible from this network namespace)`,
+          address: where,
+          reach: bound ? hostPort(bound.address, bound.port) : undefined,
+        };
+      }
+      case 'tcp': {
+        // As listen() does with a host name: its first address.
+        const { address, family } = await lookup(target.host).catch((error: NodeJS.ErrnoException) => {
+          throw Object.assign(error, { code: error.code ?? 'ENOTFOUND' });
+        });
+        const handle = openWithoutAccepting({ host: address, family: family === 6 ? 6 : 4, port: target.port });
+        const bound = handleAddress(handle);
+        const text = bound ? (bound.family === 'IPv6' ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`) : where;
+        return { target, handle, description: text, address: text, reach: bound ? hostPort(bound.address, bound.port) : { host: target.host, port: target.port } };
+      }
+      case 'unix': {
+        await clearStaleUnixSocket(target.path);
+        // Bound here, so closed here at the stop, the path unlinked with it (libuv unlinks what it bound).
+        const handle = openWithoutAccepting({ path: target.path });
+        return { target, handle, description: where, address: where, reach: { socketPath: target.path } };
+      }
+    }
+  } catch (error) {
+    if (error instanceof ChaussetteError) throw error;
+    throw listenError(error as NodeJS.ErrnoException, target);
+  }
 }
 
 /** A passed fd is either a socket to listen on or one accepted connection (Accept=yes). */
@@ -193,7 +261,7 @@ function listen(server: Server, options: { fd: number } | { host: string; port: 
   });
 }
 
-function listenError(error: NodeJS.ErrnoException, target: ListenTarget): ChaussetteError {
+export function listenError(error: NodeJS.ErrnoException, target: ListenTarget): ChaussetteError {
   const where = describeTarget(target);
   switch (error.code) {
     case 'EADDRINUSE':

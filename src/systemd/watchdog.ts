@@ -6,7 +6,7 @@
 
 import { errors } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { OpenListener } from '../sockets/open.js';
+import type { Listening } from '../sockets/open.js';
 import type { Notifier } from './notify.js';
 import type { WatchdogSetting } from './watchdog-env.js';
 import { pingEveryMs } from './watchdog-env.js';
@@ -22,7 +22,7 @@ export function planWatchdog(
   probePath: string | undefined,
   /** How the probe speaks to the backend; undefined: it cannot (client certificates required). */
   protocol: ProbeProtocol | undefined,
-  listeners: OpenListener[],
+  listeners: Listening[],
   notifier: Notifier,
   log: Logger,
   poolProblem?: () => string | undefined,

@@ -1,18 +1,26 @@
-// The primary's workers: started, fed connections, watched, replaced. Each
-// slot holds one worker. A worker that dies is replaced after a backoff that
-// grows while replacements keep failing; a reload replaces the workers one
-// slot at a time, each new one serving before the old one is asked to
-// drain; a stop drains them all. Connections go to the ready worker with
-// the fewest still being handed over, in turn among equals: a worker stuck
-// in a long computation stops taking its share at once, where the kernel's
-// own spread favours whichever process woke last (notes E11). With
-// --sticky, a client's address chooses the slot instead (sticky.ts).
+// The primary's workers: started, given the sockets (or fed connections),
+// watched, replaced. Each slot holds one worker. A worker that dies is
+// replaced after a backoff that grows while replacements keep failing; a
+// reload replaces the workers one slot at a time, each new one accepting
+// before the old one is asked to drain (and stops accepting first); a stop
+// drains them all.
+//
+// Usually the workers accept on the sockets themselves: each is sent them
+// once loaded, and the pool tells them the most connections each should
+// hold, from the counts they report (accepting.ts keeps them to it). Handing
+// every connection over from here cost 250 us of CPU per new connection
+// against 131 for a process accepting itself (measured, issue 17). With
+// --sticky the primary accepts, and each connection goes where a client's
+// address says (sticky.ts); a connection handed over otherwise (no
+// _createServerHandle on this Node) goes to the ready worker with the fewest
+// still being handed over, in turn among equals.
 
 import type { ChildProcess } from 'node:child_process';
 import { ChaussetteError, errors } from '../errors.js';
 import type { Logger } from '../log.js';
-import { type Connection, discard, hasPeerName, peerAddress } from '../node-internals.js';
+import { type Connection, discard, hasPeerName, peerAddress, type SocketHandle } from '../node-internals.js';
 import type { ShortageErrno } from '../sockets/fd-shortage.js';
+import { mostPerWorker } from './accepting.js';
 import { type FromWorker, isFromWorker, type ToWorker, type WorkerLoad } from './protocol.js';
 import { clientKey, hashKey, stickySlot } from './sticky.js';
 
@@ -49,6 +57,8 @@ export interface PoolSettings {
   stopTimeoutMs: number;
   /** --sticky: every connection from one client address to the same slot. */
   sticky?: boolean;
+  /** The sockets the workers accept on themselves; unset, connections are handed to them (dispatch()). */
+  sockets?: SocketHandle[];
   /** A worker ran out of file descriptors (a code), or has them again (undefined). */
   onShortage?: (slot: number, code: ShortageErrno | undefined) => void;
   /** A worker's log started or stopped failing (its answer says so). */
@@ -86,6 +96,8 @@ export class WorkerPool {
   private readonly respawns: Array<NodeJS.Timeout | undefined>;
   private readonly waiting: Array<{ listener: number; connection: Connection; tries: number }> = [];
   private cursor = 0;
+  /** The most connections each worker should hold, as last told them (accepting.ts); null: no limit. */
+  private most: number | null = null;
   /** --sticky met a connection with no address (a unix socket) and said so, once. */
   private toldNoAddress = false;
   private stopping = false;
@@ -110,6 +122,8 @@ export class WorkerPool {
     try {
       await Promise.all(workers.map((worker) => worker.ready));
     } catch (error) {
+      // Stopped while starting (stop() retired them): they drain what they accepted, not killed.
+      if (this.stopping) throw error;
       this.stopping = true;
       for (const worker of workers) worker.child.kill('SIGKILL');
       await Promise.all(workers.map((worker) => worker.exited));
@@ -293,6 +307,7 @@ export class WorkerPool {
       onFailure(failure ?? errors.workerExited(exitText(code, signal)));
       if (this.slots[slot - 1] !== worker || this.stopping) return;
       this.slots[slot - 1] = undefined;
+      this.rebalance();
       const lived = Date.now() - worker.startedAt;
       this.failures[slot - 1] = wasReady && lived >= STABLE_AFTER_MS ? 1 : this.failures[slot - 1]! + 1;
       const delay = restartDelayMs(this.failures[slot - 1]!);
@@ -316,9 +331,19 @@ export class WorkerPool {
   private hear(worker: Worker, message: FromWorker, onReady: () => void, onFailure: (error: ChaussetteError) => void): void {
     switch (message.kind) {
       case 'ready':
-        if (worker.state === 'starting') worker.state = 'ready';
-        onReady();
-        this.flushWaiting();
+        // Loaded. Accepting itself, it serves once it has the sockets.
+        if (this.settings.sockets && worker.state === 'starting') this.sendSockets(worker);
+        else this.becomeReady(worker, onReady);
+        break;
+      case 'accepting':
+        this.becomeReady(worker, onReady);
+        break;
+      case 'load':
+        worker.load = { ...worker.load, connections: message.connections };
+        this.rebalance();
+        break;
+      case 'relisten':
+        if (worker.state === 'ready') this.sendSockets(worker);
         break;
       case 'failed':
         onFailure(ChaussetteError.fromWire(message.failure));
@@ -334,6 +359,32 @@ export class WorkerPool {
         this.replaceLeaving(worker);
         break;
     }
+  }
+
+  private becomeReady(worker: Worker, onReady: () => void): void {
+    if (worker.state === 'starting') worker.state = 'ready';
+    onReady();
+    this.flushWaiting();
+    if (this.settings.sockets && worker.state === 'ready') {
+      this.send(worker, { kind: 'share', most: this.most });
+      this.rebalance();
+    }
+  }
+
+  /** Each socket, for the worker to accept on: a new descriptor of it in the worker, this one stays here. */
+  private sendSockets(worker: Worker): void {
+    const sockets = this.settings.sockets ?? [];
+    sockets.forEach((socket, listener) => this.send(worker, { kind: 'listen', listener, of: sockets.length }, socket as unknown as Connection));
+  }
+
+  /** Tells the serving workers the most each should hold, when that changed. */
+  private rebalance(): void {
+    if (!this.settings.sockets) return;
+    const ready = this.slots.filter((worker): worker is Worker => worker?.state === 'ready');
+    const most = ready.length > 1 ? mostPerWorker(ready.map((worker) => worker.load.connections)) : null;
+    if (most === this.most) return;
+    this.most = most;
+    for (const worker of ready) this.send(worker, { kind: 'share', most });
   }
 
   private noteShortage(worker: Worker, code: ShortageErrno | undefined): void {
@@ -359,6 +410,7 @@ export class WorkerPool {
     worker.state = 'retiring';
     this.retiring.add(worker);
     this.send(worker, { kind: 'stop' });
+    this.rebalance();
     // Whatever happens to it now (a reload or the final stop), it must not outlive its stop timeout.
     const deadline = setTimeout(() => {
       this.killedLate++;

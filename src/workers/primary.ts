@@ -1,9 +1,11 @@
 // The engine of --workers and --reload: this process owns the sockets and
 // the worker processes, and is the only one systemd hears from. It opens
-// the sockets once, accepts on them, and hands each connection to a worker
-// (see pool.ts for why it does not leave that to the kernel). A reload
-// replaces the workers one at a time, so new code serves with no request
-// refused; the stop drains them all. The lifecycle drives it.
+// the sockets once, without accepting on them, and sends them to each
+// worker once it has loaded the app; the workers accept, each keeping to
+// its share (accepting.ts). With --sticky it accepts itself instead and
+// hands each connection to the worker its client's address chooses. A
+// reload replaces the workers one at a time, so new code serves with no
+// request refused; the stop drains them all. The lifecycle drives it.
 
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
@@ -15,11 +17,11 @@ import type { Engine } from '../lifecycle.js';
 import type { Logger } from '../log.js';
 import { announceLogTrouble } from '../logs/output.js';
 import { onLogReopened } from '../logs/reopen.js';
-import { descriptorOf, interceptAccepted } from '../node-internals.js';
+import { canShareSockets, descriptorOf, interceptAccepted } from '../node-internals.js';
 import type { Options } from '../options.js';
 import { type Claimed, readCertificates } from '../prepare.js';
 import type { DescriptorWatch } from '../sockets/fd-shortage.js';
-import { type OpenListener, openListeners, systemMaxBacklog } from '../sockets/open.js';
+import { type Listening, type OpenListener, openListeners, openShared, type SharedSocket, systemMaxBacklog } from '../sockets/open.js';
 import { plural } from '../systemd/status.js';
 import { pingEveryMs } from '../systemd/watchdog-env.js';
 import type { ProbeProtocol } from '../systemd/watchdog-probe.js';
@@ -34,8 +36,12 @@ export class Primary implements Engine {
   private readonly size: number;
   private backend: Backend | undefined;
   private protocol: ProbeProtocol | undefined;
+  /** The sockets this process accepts on (--sticky). */
   private listeners: OpenListener[] = [];
+  /** The sockets its workers accept on, held here without accepting. */
+  private shared: SharedSocket[] = [];
   private pool: WorkerPool | undefined;
+  private aborted = false;
 
   constructor(
     private readonly options: Options,
@@ -56,8 +62,18 @@ export class Primary implements Engine {
     this.protocol = this.backend ? probeProtocol(this.backend, tlsFiles) : 'http';
   }
 
-  async open(descriptors: DescriptorWatch): Promise<OpenListener[]> {
+  async open(descriptors: DescriptorWatch): Promise<Listening[]> {
     const { options, claimed, log, size } = this;
+    const sticky = options.sticky && size > 1;
+    // Opened before any worker loads, accepted on by none until one has: what arrives meanwhile
+    // waits in the socket, and a stop while they load leaves it there for the next process.
+    if (!sticky && canShareSockets()) {
+      this.shared = await openShared(claimed.targets, claimed.inspected);
+      if (this.aborted) {
+        this.closeListeners();
+        return [];
+      }
+    }
     const workerEnv = { ...process.env };
     delete workerEnv.NOTIFY_SOCKET; // Only this process speaks to systemd.
     const workerCommand = [...process.execArgv, process.argv[1]!, ...process.argv.slice(2)];
@@ -74,7 +90,8 @@ export class Primary implements Engine {
       stuckAfterMs: watchdog.kind === 'on' ? watchdog.intervalMs : undefined,
       stopTimeoutMs: options.gracefulTimeout * 1000 + WORKER_STOP_SLACK_MS,
       // One worker (--reload alone) already gets every connection: no address to read.
-      sticky: options.sticky && size > 1,
+      sticky,
+      ...(this.shared.length > 0 ? { sockets: this.shared.map((socket) => socket.handle) } : {}),
       // A worker logs its own shortage of descriptors; STATUS= is this process's to tell.
       onShortage: (slot, code) => descriptors.elsewhere(`worker ${slot}`, code),
       onLogTrouble: announceLogTrouble,
@@ -83,11 +100,22 @@ export class Primary implements Engine {
     descriptors.nameSelf('the primary');
     onLogReopened(() => pool.tellAll({ kind: 'reopen' }));
 
-    // The workers load the app before anything listens, as a single process does: no connection is
-    // accepted that no worker can answer yet, and a stop while they load leaves every connection
-    // waiting in the socket for the next process, none accepted here and lost.
     log.info(`Starting ${plural(size, 'worker')}`);
-    await pool.start();
+    try {
+      // Each worker accepts as soon as it has loaded the app; resolved once all of them do.
+      await pool.start();
+    } catch (error) {
+      this.closeListeners();
+      throw error;
+    }
+    if (this.shared.length > 0) {
+      for (const socket of this.shared) log.info(`Serving on ${socket.description}`);
+      log.info(`Using ${this.backendName()} backend with ${plural(size, 'worker')} (pids ${pool.pids().join(', ')}), each accepting on the sockets`);
+      return this.shared;
+    }
+    // --sticky: the workers have loaded the app before this process accepts, as a single process does:
+    // no connection is accepted that no worker can answer yet, and a stop while they load leaves every
+    // connection waiting in the socket for the next process, none accepted here and lost.
     try {
       // Accepted here, read by the worker: paused, so that no byte is consumed on the way.
       this.listeners = await openListeners(claimed.targets, () => createServer({ pauseOnConnect: true }), options.backlog ?? systemMaxBacklog(), claimed.inspected);
@@ -109,7 +137,7 @@ export class Primary implements Engine {
         },
       ),
     );
-    if (options.sticky && size > 1) log.info('Sticky: every connection from one client address goes to the same worker');
+    if (sticky) log.info('Sticky: every connection from one client address goes to the same worker');
     log.info(`Using ${this.backendName()} backend with ${plural(size, 'worker')} (pids ${pool.pids().join(', ')})`);
     return this.listeners;
   }
@@ -184,17 +212,24 @@ export class Primary implements Engine {
     this.pool?.kill();
   }
 
-  abort(): void {
+  /**
+   * A stop while starting, or a start that failed: workers already accepting drain what they took
+   * (none is killed with a connection in hand); those still loading stop once loaded.
+   */
+  async abort(): Promise<void> {
+    this.aborted = true;
     this.closeListeners();
-    this.pool?.kill();
+    await this.pool?.stop(() => {}, PROGRESS_EVERY_MS);
   }
 
   /**
    * Not awaited: for connections it handed over, close()'s callback waits
    * until the workers have closed them all, which they only do once told to stop.
+   * The workers' own descriptors of a shared socket keep it open until each stops accepting.
    */
   private closeListeners(): void {
     for (const opened of this.listeners) opened.server.close();
+    for (const socket of this.shared.splice(0)) socket.handle.close();
   }
 
   private backendName(): string {

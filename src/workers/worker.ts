@@ -1,17 +1,19 @@
 // A worker: one of the processes a primary (--workers) runs. It loads the
-// app and serves the connections the primary accepts and sends it; it never
-// listens and never talks to systemd. It stops when the primary says so, or
+// app, then accepts on the sockets the primary sends it (accepting.ts), or,
+// with --sticky, serves the connections the primary accepts and sends it. It
+// never talks to systemd. It stops when the primary says so, or
 // by itself when the primary goes away (at any stage: while the app loads it
 // exits at once), draining like a single process does. It acts on no
 // signal (signals.ts): one sent to the process group is for its primary.
 
 import type { Server } from 'node:net';
 import { drainAndClose } from '../in-process.js';
-import { asChaussetteError, errors, ExitCode } from '../errors.js';
+import { asChaussetteError, errors, ExitCode, summary } from '../errors.js';
 import type { Logger } from '../log.js';
 import { logTrouble } from '../logs/output.js';
 import { reopenLog } from '../logs/reopen.js';
-import { adoptHandle, descriptorOf, startConnectionTracking } from '../node-internals.js';
+import { adoptHandle, descriptorOf, type SocketHandle, startConnectionTracking } from '../node-internals.js';
+import { systemMaxBacklog } from '../sockets/open.js';
 import type { Options } from '../options.js';
 import { type PreparedApp, prepareApp } from '../prepare.js';
 import { watchDescriptors } from '../sockets/fd-shortage.js';
@@ -19,6 +21,7 @@ import { crashGraceS } from '../lifecycle.js';
 import type { SignalTable } from '../signals.js';
 import { announceStopping } from '../stopping.js';
 import { openConnections, requestsInFlight } from '../drain.js';
+import { Accepting } from './accepting.js';
 import { type FromWorker, isToWorker } from './protocol.js';
 
 export async function runWorker(options: Options, log: Logger, slot: number, signals: SignalTable): Promise<never> {
@@ -48,11 +51,15 @@ export async function runWorker(options: Options, log: Logger, slot: number, sig
   // One server per socket of the primary, made when its first connection comes.
   const servers: Server[] = [];
   let requests = 0;
+  let accepting: Accepting | undefined;
   const serverFor = (listener: number) => {
     let server = servers[listener];
     if (!server) {
       server = prepared.createServer();
-      server.on('request', () => void requests++);
+      server.on('request', (_req: unknown, res: unknown) => {
+        requests++;
+        accepting?.request(res);
+      });
       startConnectionTracking(server);
       servers[listener] = server;
     }
@@ -62,11 +69,24 @@ export async function runWorker(options: Options, log: Logger, slot: number, sig
 
   // Its own descriptors: it logs a shortage, and its pongs tell the primary (STATUS=).
   const descriptors = watchDescriptors({ log, who: `Worker ${slot}: ` });
+  const makeAccepting = () =>
+    new Accepting({
+      serverFor,
+      servers: present,
+      backlog: options.backlog ?? systemMaxBacklog(),
+      send: (message) => send(message),
+      accepted: (socket) => descriptors.accepted(descriptorOf(socket)),
+      failed: (error) => {
+        if (!descriptors.failed(error)) log.error(`Worker ${slot}: a connection could not be accepted: ${summary(error)}`);
+      },
+    });
 
   let stopping = false;
   const stop = async (why: string, graceS = options.gracefulTimeout, exitCode: number = ExitCode.ok) => {
     if (stopping) return;
     stopping = true;
+    // First: what arrives from now on goes to the other workers, never into this drain.
+    accepting?.stop();
     descriptors.stop();
     announceStopping(why);
     const live = present();
@@ -107,6 +127,26 @@ export async function runWorker(options: Options, log: Logger, slot: number, sig
           descriptors.accepted(descriptorOf(socket));
           server.emit('connection', socket);
         }
+        break;
+      case 'listen':
+        // None arrived with it: out of descriptors, the kernel dropped it. Asked for again later.
+        if (!handle) {
+          accepting?.lost();
+          break;
+        }
+        if (stopping) {
+          (handle as SocketHandle).close();
+          break;
+        }
+        accepting ??= makeAccepting();
+        try {
+          accepting.listen(message.listener, message.of, handle as SocketHandle);
+        } catch (error) {
+          void fail(error);
+        }
+        break;
+      case 'share':
+        accepting?.share(message.most);
         break;
       case 'ping': {
         const live = present();
