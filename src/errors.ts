@@ -186,8 +186,9 @@ export const errors = {
     `fd ${fd} is ${what}, not a listening socket`,
     'pass a socket the manager bound and put in listening state (Accept=no)',
   ]),
-  fdNotBound: make({ code: 'ERR_FD_NOT_BOUND', exitCode: ExitCode.config, errno: 'EDESTADDRREQ' }, (fd: number, landed: string) => [
-    `fd ${fd} is a socket that was never bound; listening on it picked the random address ${landed}`,
+  /** `landed`: where listening on it put it; unset, nothing listened yet (--workers: getsockname says port 0). */
+  fdNotBound: make({ code: 'ERR_FD_NOT_BOUND', exitCode: ExitCode.config, errno: 'EDESTADDRREQ' }, (fd: number, landed?: string) => [
+    `fd ${fd} is a socket that was never bound; listening on it ${landed ? `picked the random address ${landed}` : 'would pick a random port'}`,
     'the manager must bind the socket to its address before passing it',
   ]),
 

@@ -34,6 +34,8 @@ const cases: Case[] = [
   { name: 'fd is a UDP socket', args: ['--fd', '3'], command: passFd('udp', 3), code: 78, error: /ERR_FD_DATAGRAM: fd 3 is a UDP socket; HTTP needs a stream socket/ },
   { name: 'fd is a unix datagram socket', args: ['--fd', '5'], command: passFd('unix-dgram', 5), code: 78, error: /ERR_FD_DATAGRAM: fd 5 is a unix datagram socket/ },
   { name: 'fd is an unbound socket: never a random port', args: ['--fd', '3'], command: passFd('unbound', 3), code: 78, error: /ERR_FD_NOT_BOUND: fd 3 is a socket that was never bound; listening on it picked the random address 0\.0\.0\.0:\d+/ },
+  // The primary only opens it, its workers listen: caught before they do (getsockname: port 0).
+  { name: 'fd is an unbound socket, --workers 2: never a random port', args: ['--fd', '3', '--workers', '2'], command: passFd('unbound', 3), code: 78, error: /ERR_FD_NOT_BOUND: fd 3 is a socket that was never bound; listening on it would pick a random port/ },
   { name: 'LISTEN_FDS not a number', args: [], env: { LISTEN_FDS: 'two', LISTEN_PID: '1' }, code: 78, error: /ERR_LISTEN_FDS: LISTEN_FDS="two" is not a number of file descriptors/ },
   { name: '--fd with --port', args: ['--fd', '3', '--port', '80'], code: 64, error: /ERR_USAGE_FD_AND_ADDRESS: --fd and --host\/--port were both given/ },
   { name: '--fd NAME without systemd', args: ['--fd', 'web'], code: 78, error: /ERR_FD_NAME_NO_SYSTEMD: --fd web: no named sockets to choose from \(LISTEN_FDS is not set\)/ },

@@ -58,40 +58,34 @@ export async function openShared(targets: ListenTarget[], inspected: Map<number,
 }
 
 async function openOneShared(target: ListenTarget, inspected: Map<number, Inherited>): Promise<SharedSocket> {
-  const where = describeTarget(target);
   try {
+    let handle: SocketHandle;
     switch (target.kind) {
-      case 'fd': {
-        const handle = openWithoutAccepting({ fd: target.fd });
-        const info = inspected.get(target.fd)?.info;
-        const before = info?.kind === 'socket' ? info.entry : undefined;
-        if (before) return { target, handle, description: `${where} -> ${before.local}`, address: before.local, reach: reachOf(before.local) };
-        const bound = handleAddress(handle);
-        return {
-          target,
-          handle,
-          description: `${where} (address not visible from this network namespace)`,
-          address: where,
-          reach: bound ? hostPort(bound.address, bound.port) : undefined,
-        };
-      }
+      case 'fd':
+        handle = openWithoutAccepting({ fd: target.fd });
+        break;
       case 'tcp': {
         // As listen() does with a host name: its first address.
         const { address, family } = await lookup(target.host).catch((error: NodeJS.ErrnoException) => {
           throw Object.assign(error, { code: error.code ?? 'ENOTFOUND' });
         });
-        const handle = openWithoutAccepting({ host: address, family: family === 6 ? 6 : 4, port: target.port });
-        const bound = handleAddress(handle);
-        const text = bound ? (bound.family === 'IPv6' ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`) : where;
-        return { target, handle, description: text, address: text, reach: bound ? hostPort(bound.address, bound.port) : { host: target.host, port: target.port } };
+        handle = openWithoutAccepting({ host: address, family: family === 6 ? 6 : 4, port: target.port });
+        break;
       }
-      case 'unix': {
+      case 'unix':
         await clearStaleUnixSocket(target.path);
         // Bound here, so closed here at the stop, the path unlinked with it (libuv unlinks what it bound).
-        const handle = openWithoutAccepting({ path: target.path });
-        return { target, handle, description: where, address: where, reach: { socketPath: target.path } };
-      }
+        handle = openWithoutAccepting({ path: target.path });
+        break;
     }
+    const info = target.kind === 'fd' ? inspected.get(target.fd)?.info : undefined;
+    const bound = handleAddress(handle);
+    // Nobody bound it (port 0): a worker's listen() would pick a random port, as listenOn() finds after the fact.
+    if (target.kind === 'fd' && info?.kind === 'socket' && bound?.port === 0) {
+      handle.close();
+      throw errors.fdNotBound(target.fd);
+    }
+    return { target, handle, ...servedAt(target, info, bound) };
   } catch (error) {
     if (error instanceof ChaussetteError) throw error;
     throw listenError(error as NodeJS.ErrnoException, target);
@@ -206,41 +200,43 @@ function reachOf(local: string): Where['reach'] {
 const hostPort = (host: string, port: number) => ({ host: host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host, port });
 
 async function listenOn(server: Server, target: ListenTarget, backlog: number, info: FdInfo | undefined): Promise<Omit<Where, 'closed'>> {
+  if (target.kind === 'unix') await clearStaleUnixSocket(target.path);
+  await listen(server, target.kind === 'fd' ? { fd: target.fd } : target.kind === 'tcp' ? { host: target.host, port: target.port } : { path: target.path }, backlog, target);
+  const address = server.address();
+  const bound = address && typeof address === 'object' ? address : undefined;
+  if (target.kind === 'fd' && !(info?.kind === 'socket' && info.entry)) {
+    // Unseen before listen(): either another namespace (still unseen now)
+    // or a socket nobody had bound, which libuv just bound to a random port.
+    const inode = info?.kind === 'socket' ? info.inode : undefined;
+    const after = inode === undefined ? undefined : lookupSocket(inode);
+    if (after) {
+      server.close();
+      throw errors.fdNotBound(target.fd, after.local);
+    }
+  }
+  return servedAt(target, info, bound);
+}
+
+/**
+ * How a socket served is described and reached: an inherited fd by the
+ * address /proc showed for it before (none: another network namespace),
+ * a TCP address by the one it is bound to, a unix socket by its path.
+ */
+function servedAt(target: ListenTarget, info: FdInfo | undefined, bound: { address: string; family: string; port: number } | undefined): Omit<Where, 'closed'> {
   const where = describeTarget(target);
   switch (target.kind) {
     case 'fd': {
-      await listen(server, { fd: target.fd }, backlog, target);
       const before = info?.kind === 'socket' ? info.entry : undefined;
       if (before) return { description: `${where} -> ${before.local}`, address: before.local, reach: reachOf(before.local) };
-      // Unseen before listen(): either another namespace (still unseen now)
-      // or a socket nobody had bound, which libuv just bound to a random port.
-      const inode = info?.kind === 'socket' ? info.inode : undefined;
-      const after = inode === undefined ? undefined : lookupSocket(inode);
-      if (after) {
-        server.close();
-        throw errors.fdNotBound(target.fd, after.local);
-      }
-      const address = server.address();
-      return {
-        description: `${where} (address not visible from this network namespace)`,
-        address: where,
-        reach: address && typeof address === 'object' ? hostPort(address.address, address.port) : undefined,
-      };
+      return { description: `${where} (address not visible from this network namespace)`, address: where, reach: bound && hostPort(bound.address, bound.port) };
     }
     case 'tcp': {
-      await listen(server, { host: target.host, port: target.port }, backlog, target);
-      const address = server.address();
-      if (address && typeof address === 'object') {
-        const text = address.family === 'IPv6' ? `[${address.address}]:${address.port}` : `${address.address}:${address.port}`;
-        return { description: text, address: text, reach: hostPort(address.address, address.port) };
-      }
-      return { description: where, address: where, reach: { host: target.host, port: target.port } };
+      if (!bound) return { description: where, address: where, reach: { host: target.host, port: target.port } };
+      const text = bound.family === 'IPv6' ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`;
+      return { description: text, address: text, reach: hostPort(bound.address, bound.port) };
     }
-    case 'unix': {
-      await clearStaleUnixSocket(target.path);
-      await listen(server, { path: target.path }, backlog, target);
+    case 'unix':
       return { description: where, address: where, reach: { socketPath: target.path } };
-    }
   }
 }
 
