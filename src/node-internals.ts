@@ -174,7 +174,13 @@ export function discard(connection: Connection): void {
   else connection.close();
 }
 
-export const hasConnectionCount = (server: Server) => typeof (server as Server & { _connections?: unknown })._connections === 'number';
+/** net.Server._connections: the count close() waits on, kept by adoptHandle() too; undefined if moved. */
+const connectionsField = (server: Server) => {
+  const count = (server as Server & { _connections?: unknown })._connections;
+  return typeof count === 'number' ? count : undefined;
+};
+
+export const hasConnectionCount = (server: Server) => connectionsField(server) !== undefined;
 
 // --- body bytes of one response ----------------------------------------------
 
@@ -350,8 +356,5 @@ export function acceptOn(handle: SocketHandle, backlog: number, deliver: (connec
   if (status < 0) throw errnoError(status, 'listen');
 }
 
-/** Connections a net.Server counts as open (net.Server._connections, counted by adoptHandle() too); 0 if moved. */
-export const connectionCount = (server: Server) => {
-  const count = (server as Server & { _connections?: unknown })._connections;
-  return typeof count === 'number' ? count : 0;
-};
+/** Connections a net.Server counts as open (connectionsField()); 0 if moved. */
+export const connectionCount = (server: Server) => connectionsField(server) ?? 0;

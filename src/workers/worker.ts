@@ -74,7 +74,7 @@ export async function runWorker(options: Options, log: Logger, slot: number, sig
       serverFor,
       servers: present,
       backlog: options.backlog ?? systemMaxBacklog(),
-      send: (message) => send(message),
+      send,
       accepted: (socket) => descriptors.accepted(descriptorOf(socket)),
       failed: (error) => {
         if (!descriptors.failed(error)) log.error(`Worker ${slot}: a connection could not be accepted: ${summary(error)}`);
