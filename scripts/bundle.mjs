@@ -6,14 +6,16 @@
 // tsc still type-checks and emits dist/ for the library build.
 import { build } from 'esbuild';
 import { chmodSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { sep } from 'node:path';
+
+const requireBuiltin = createRequire(import.meta.url);
 
 /**
  * pino loads worker_threads at startup, for its transports (thread-stream)
- * and to ask isMainThread; commander loads child_process (and with it dgram)
- * for executable subcommands: ~10 ms of Node internals the command never
- * uses. The command is always the main thread, writes to destinations, not
- * transports, and has no subcommands; so answer isMainThread at build time
- * and load the rest on first use only.
+ * and to ask isMainThread. The command is always the main thread and writes
+ * to destinations, not transports; so answer isMainThread at build time and
+ * load thread-stream on first use only.
  */
 const skipWorkerThreadsAtStartup = {
   name: 'skip-worker-threads-at-startup',
@@ -22,14 +24,6 @@ const skipWorkerThreadsAtStartup = {
       /pino[\\/]lib[\\/]tools\.js$/.test(args.importer) ? { path: 'main-thread', namespace: 'chaussette' } : undefined,
     );
     build.onResolve({ filter: /^thread-stream$/ }, () => ({ path: 'lazy-thread-stream', namespace: 'chaussette' }));
-    build.onResolve({ filter: /^(node:)?child_process$/ }, (args) =>
-      /commander[\\/]lib[\\/]command\.js$/.test(args.importer) ? { path: 'lazy-child-process', namespace: 'chaussette' } : undefined,
-    );
-    build.onLoad({ filter: /^lazy-child-process$/, namespace: 'chaussette' }, () => ({
-      // commander only ever reads members (childProcess.spawn), so a proxy defers the load.
-      contents: "module.exports = new Proxy({}, { get: (_, key) => require('node:child_process')[key] });",
-      loader: 'js',
-    }));
     build.onLoad({ filter: /^main-thread$/, namespace: 'chaussette' }, () => ({
       contents: 'module.exports = { isMainThread: true };',
       loader: 'js',
@@ -49,6 +43,41 @@ const skipWorkerThreadsAtStartup = {
   },
 };
 
+/**
+ * Node built-ins that most starts never use, loaded on their first use
+ * instead (test/startup-modules.test.ts checks): node:https with node:tls
+ * (~5 ms) and node:http2 (~5 ms) serve only the TLS and HTTP/2 backends;
+ * sonic-boom calls assert only when it opens a destination. Each importer
+ * named here reads their members inside functions only, never while its
+ * module initialises. (Not child_process: Node's net loads it, for
+ * node:cluster, the first time any server listens.)
+ */
+const LAZY_BUILTINS = [
+  { builtins: ['https', 'http2', 'tls'], importer: new RegExp(`\\${sep}src\\${sep}`) },
+  { builtins: ['assert'], importer: /sonic-boom[\\/]index\.js$/ },
+];
+const loadBuiltinsOnFirstUse = {
+  name: 'load-builtins-on-first-use',
+  setup(build) {
+    build.onResolve({ filter: /^(node:)?[a-z_0-9]+$/ }, (args) => {
+      const name = args.path.replace(/^node:/, '');
+      const lazy = LAZY_BUILTINS.some(({ builtins, importer }) => builtins.includes(name) && importer.test(args.importer));
+      return lazy ? { path: name, namespace: 'lazy-builtin' } : undefined;
+    });
+    build.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => ({
+      // esbuild's import interop copies a module's own property names, so
+      // each member is a getter, named here from the building Node's module.
+      // A function, so that a callable module (assert) stays callable.
+      contents: `const load = () => require('node:${args.path}');
+        module.exports = function () { return Reflect.apply(load(), this, arguments); };
+        for (const name of ${JSON.stringify(Object.keys(requireBuiltin(`node:${args.path}`)))}) {
+          Object.defineProperty(module.exports, name, { enumerable: true, get: () => load()[name] });
+        }`,
+      loader: 'js',
+    }));
+  },
+};
+
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 
 await build({
@@ -63,7 +92,7 @@ await build({
   // Loaded only when needed (a terminal, a fetch-style app, NOTIFY_SOCKET): kept out of the startup path;
   // sd-notify is also a native addon, which cannot be bundled.
   external: ['pino-pretty', '@hono/node-server', 'sd-notify'],
-  plugins: [skipWorkerThreadsAtStartup],
+  plugins: [skipWorkerThreadsAtStartup, loadBuiltinsOnFirstUse],
   logLevel: 'warning',
   // version() reads import.meta only in the unbundled build; here CHAUSSETTE_VERSION is defined.
   logOverride: { 'empty-import-meta': 'silent' },

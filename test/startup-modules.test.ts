@@ -1,0 +1,57 @@
+// What a plain HTTP service loads at startup: not TLS, HTTP/2 or worker
+// threads (~10 ms of Node internals on a cold start, kept out by
+// scripts/bundle.mjs), and they still load when a backend needs them. Read from process.moduleLoadList of the real command at its exit.
+
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t, { type Test } from 'tap';
+import { makeCertificates, read } from './certificates.js';
+import { CLI, cleanEnv, FIXTURES, request, serve } from './helpers.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'chaussette-builtins-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+const certs = makeCertificates();
+t.teardown(certs.remove);
+
+/** Serves with `args`, answers one request with `ask`, stops, and returns the built-ins the process loaded. */
+async function builtinsLoaded(t: Test, name: string, args: string[], ask: (port: number) => Promise<number>): Promise<Set<string>> {
+  const file = join(dir, `${name}.txt`);
+  const running = await serve(t, args, {
+    // Through env(1), to drop the NODE_OPTIONS that tap's process tracker
+    // adds to every child it sees spawned: its loader loads worker_threads.
+    command: ['env', '-u', 'NODE_OPTIONS', process.execPath, '-r', join(FIXTURES, 'loaded-builtins.cjs'), CLI],
+    env: cleanEnv({ LOADED_BUILTINS_FILE: file }),
+  });
+  t.equal(await ask(running.port()), 200, `${name}: answered`);
+  t.equal(await running.stop(), 0, `${name}: stopped cleanly`);
+  return new Set(readFileSync(file, 'utf8').split('\n').filter(Boolean));
+}
+
+// Not child_process: node:net loads it (for node:cluster) when a server first listens, bare Node's included.
+const LOADED_ON_DEMAND = ['https', 'tls', 'http2', 'worker_threads', 'assert'];
+
+t.test('plain HTTP: none of TLS, HTTP/2 or worker threads is loaded', async (t) => {
+  const loaded = await builtinsLoaded(t, 'http', [], async (port) => (await request({ port })).status);
+  t.ok(loaded.has('http') && loaded.has('net'), 'the list is read: node:http and node:net are in it');
+  t.same(
+    LOADED_ON_DEMAND.filter((name) => loaded.has(name)),
+    [],
+    'not loaded',
+  );
+});
+
+t.test('the https backend still gets node:https and node:tls when it needs them', async (t) => {
+  const ask = (port: number) =>
+    new Promise<number>((resolve, reject) => {
+      httpsRequest({ host: 'localhost', port, ca: read(certs.ca), agent: false, timeout: 10000 }, (res) => {
+        res.resume().on('end', () => resolve(res.statusCode!));
+      })
+        .on('error', reject)
+        .end();
+    });
+  const loaded = await builtinsLoaded(t, 'https', ['--backend', 'https', '--certfile', certs.cert, '--keyfile', certs.key], ask);
+  t.ok(loaded.has('https') && loaded.has('tls'), 'loaded on first use');
+  t.notOk(loaded.has('http2'), 'and HTTP/2 is still not');
+});
