@@ -117,7 +117,8 @@ for (const scheme of ['http', 'https'] as const) {
       t.same(new Set(answers.map((answer) => answer.pid)), new Set([running.child.pid]), 'served by chaussette itself');
       socket.close();
     }
-    t.ok(engineRequests(running).some((request) => request.transport === 'polling'), 'the default client did poll before upgrading');
+    // The app printed the poll before answering it, but its stdout can lag the WebSocket's messages.
+    t.ok(await waitForLine(running, (line) => /^engine\.io: polling \w+ \S+ \d+ \d+$/.test(line.msg)), 'the default client did poll before upgrading');
     t.equal(await running.stop(), 0);
   });
 
@@ -140,6 +141,9 @@ for (const scheme of ['http', 'https'] as const) {
         return { address, pids: new Set(answers.map((answer) => answer.pid)) };
       }),
     );
+    // Stopped first: the workers printed each request before answering it, but their stdout can lag
+    // the answers; once the process has exited, every line is in.
+    t.equal(await running.stop(), 0);
     const requests = engineRequests(running);
     const pidOf = new Map<string, number>();
     for (const { address, pids } of served) {
@@ -157,7 +161,6 @@ for (const scheme of ['http', 'https'] as const) {
         if (a < b) t.equal(pidOf.get(a) === pidOf.get(b), slotOf(a) === slotOf(b), `${a} and ${b}: together exactly when their slot is the same`);
       }
     }
-    t.equal(await running.stop(), 0);
   });
 }
 
