@@ -47,19 +47,20 @@ const skipWorkerThreadsAtStartup = {
  * Node built-ins that most starts never use, loaded on their first use
  * instead (test/startup-modules.test.ts checks): node:https with node:tls
  * (~5 ms) and node:http2 (~5 ms) serve only the TLS and HTTP/2 backends;
- * sonic-boom calls assert only when it opens a destination. Each importer
+ * node:dns/promises (~1 ms) only a --host to look up, never an inherited
+ * socket; sonic-boom calls assert only when it opens a destination. Each importer
  * named here reads their members inside functions only, never while its
  * module initialises. (Not child_process: Node's net loads it, for
  * node:cluster, the first time any server listens.)
  */
 const LAZY_BUILTINS = [
-  { builtins: ['https', 'http2', 'tls'], importer: new RegExp(`\\${sep}src\\${sep}`) },
+  { builtins: ['https', 'http2', 'tls', 'dns/promises'], importer: new RegExp(`\\${sep}src\\${sep}`) },
   { builtins: ['assert'], importer: /sonic-boom[\\/]index\.js$/ },
 ];
 const loadBuiltinsOnFirstUse = {
   name: 'load-builtins-on-first-use',
   setup(build) {
-    build.onResolve({ filter: /^(node:)?[a-z_0-9]+$/ }, (args) => {
+    build.onResolve({ filter: /^(node:)?[a-z_0-9/]+$/ }, (args) => {
       const name = args.path.replace(/^node:/, '');
       const lazy = LAZY_BUILTINS.some(({ builtins, importer }) => builtins.includes(name) && importer.test(args.importer));
       return lazy ? { path: name, namespace: 'lazy-builtin' } : undefined;
@@ -87,6 +88,13 @@ await build({
   platform: 'node',
   format: 'cjs',
   target: 'node20',
+  // Whitespace and syntax only, names kept: 36% fewer bytes to read, hash and
+  // parse at each start (about 4 ms of a 90 ms cold start), and stack frames
+  // still name every function. The linked map gives back files and lines
+  // with NODE_OPTIONS=--enable-source-maps from Node 22.8 (Node 20 runs the
+  // bundle through vm.Script for its code cache, which it does not map).
+  minifyWhitespace: true,
+  minifySyntax: true,
   sourcemap: 'linked',
   define: { CHAUSSETTE_VERSION: JSON.stringify(version) },
   // Loaded only when needed (a terminal, a fetch-style app, NOTIFY_SOCKET): kept out of the startup path;

@@ -30,7 +30,7 @@ async function builtinsLoaded(t: Test, name: string, args: string[], ask: (port:
 }
 
 // Not child_process: node:net loads it (for node:cluster) when a server first listens, bare Node's included.
-const LOADED_ON_DEMAND = ['https', 'tls', 'http2', 'worker_threads', 'assert'];
+const LOADED_ON_DEMAND = ['https', 'tls', 'http2', 'dns/promises', 'worker_threads', 'assert'];
 
 t.test('plain HTTP: none of TLS, HTTP/2 or worker threads is loaded', async (t) => {
   const loaded = await builtinsLoaded(t, 'http', [], async (port) => (await request({ port })).status);
