@@ -7,6 +7,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { isModuleNamespaceObject } from 'node:util/types';
 import { notRegularFile } from './file-kind.js';
 
 export interface ModuleSpec {
@@ -83,8 +84,52 @@ export async function importOnDemand<T>(specifier: string): Promise<T> {
   return (await importModule(specifier)) as T;
 }
 
+/**
+ * A CommonJS file is required, as `node app.js` would run it; anything else
+ * is imported. import() of a CommonJS file starts Node's ESM loader, about
+ * 10 ms of CPU at a cold start (bench/README.md, module), for nothing the
+ * app sees: what require() gives is shaped as import() would give it.
+ */
 async function importFile(file: string): Promise<Record<string, unknown>> {
+  if (isCommonJsFile(file)) {
+    try {
+      return asNamespace(createRequire(file)(file));
+    } catch (error) {
+      // ES module syntax in a .js file outside a "type": "module" package, with
+      // top-level await: Node compiled it but will not require() it, and has not run it.
+      if ((error as NodeJS.ErrnoException).code !== 'ERR_REQUIRE_ASYNC_MODULE') throw error;
+    }
+  }
   return (await importModule(pathToFileURL(file).href)) as Record<string, unknown>;
+}
+
+/** Node's rule: .cjs, or .js whose nearest package.json does not say "type": "module" (an unreadable one is left to import() to report). */
+function isCommonJsFile(file: string): boolean {
+  if (file.endsWith('.cjs')) return true;
+  if (!file.endsWith('.js')) return false;
+  for (let dir = dirname(file); ; dir = dirname(dir)) {
+    const manifest = join(dir, 'package.json');
+    if (existsSync(manifest)) {
+      try {
+        return (JSON.parse(readFileSync(manifest, 'utf8')) as { type?: unknown }).type !== 'module';
+      } catch {
+        return false;
+      }
+    }
+    if (dirname(dir) === dir) return true;
+  }
+}
+
+/**
+ * What import() makes of module.exports: the default export, and for an
+ * object its properties as named exports (Node finds those by reading the
+ * source; these are what the module really set). require() of ES module
+ * syntax (Node 20.19 and later) already gives a namespace.
+ */
+function asNamespace(exported: unknown): Record<string, unknown> {
+  if (isModuleNamespaceObject(exported)) return exported as Record<string, unknown>;
+  const named = typeof exported === 'object' && exported !== null ? { ...(exported as Record<string, unknown>) } : {};
+  return { ...named, default: exported };
 }
 
 export interface ModuleFailures {

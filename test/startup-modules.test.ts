@@ -1,8 +1,10 @@
 // What a plain HTTP service loads at startup: not TLS, HTTP/2 or worker
 // threads (~10 ms of Node internals on a cold start, kept out by
-// scripts/bundle.mjs), and they still load when a backend needs them. Read from process.moduleLoadList of the real command at its exit.
+// scripts/bundle.mjs), and they still load when a backend needs them; and a
+// CommonJS app is required, without starting Node's ESM loader (another
+// ~10 ms), as `node app.js` would run it. Read from process.moduleLoadList of the real command at its exit.
 
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -54,4 +56,35 @@ t.test('the https backend still gets node:https and node:tls when it needs them'
   const loaded = await builtinsLoaded(t, 'https', ['--backend', 'https', '--certfile', certs.cert, '--keyfile', certs.key], ask);
   t.ok(loaded.has('https') && loaded.has('tls'), 'loaded on first use');
   t.notOk(loaded.has('http2'), 'and HTTP/2 is still not');
+});
+
+/** Node's ESM loader, past what every start loads: the part import() starts. */
+const ESM_LOADER = 'internal/modules/esm/module_job';
+const LISTENER = { cjs: "module.exports = (req, res) => res.end('served');\n", esm: "export default (req, res) => res.end('served');\n" };
+
+t.test('a CommonJS app is required; an ES module app is imported, whatever its file is called', async (t) => {
+  const apps = join(dir, 'apps');
+  const untyped = join(apps, 'untyped');
+  const typed = join(apps, 'typed');
+  mkdirSync(untyped, { recursive: true });
+  mkdirSync(typed);
+  writeFileSync(join(untyped, 'package.json'), '{}\n');
+  writeFileSync(join(typed, 'package.json'), '{ "type": "module" }\n');
+  const cases = [
+    { name: 'app.cjs', file: join(untyped, 'app.cjs'), source: LISTENER.cjs, esmLoader: false },
+    { name: 'app.js, package without "type"', file: join(untyped, 'app.js'), source: LISTENER.cjs, esmLoader: false },
+    { name: 'app.mjs', file: join(untyped, 'app.mjs'), source: LISTENER.esm, esmLoader: true },
+    { name: 'app.js, "type": "module"', file: join(typed, 'app.js'), source: LISTENER.esm, esmLoader: true },
+    // Compiled by require() (Node 20.19 and later), refused for its top-level await: imported instead.
+    { name: 'app.js with ES module syntax and top-level await, package without "type"', file: join(untyped, 'tla.js'), source: `await Promise.resolve();\n${LISTENER.esm}`, esmLoader: true },
+  ];
+  for (const c of cases) {
+    writeFileSync(c.file, c.source);
+    const loaded = await builtinsLoaded(t, c.name, [c.file], async (port) => {
+      const answer = await request({ port });
+      t.equal(answer.body, 'served', `${c.name}: the app answers`);
+      return answer.status;
+    });
+    t.equal(loaded.has(ESM_LOADER), c.esmLoader, `${c.name}: ${c.esmLoader ? 'imported' : 'required, no ESM loader'}`);
+  }
 });
