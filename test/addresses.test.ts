@@ -7,19 +7,7 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { listenTargets } from '../src/library.js';
-import { cleanEnv, request, runToExit, startChaussette, type StartOptions } from './helpers.js';
-
-/** Far above the fraction of a second a refusal takes: something that serves instead is killed at it, and fails. */
-const BOUND_MS = 10000;
-
-async function refused(t: Test, args: string[], code: number, error: RegExp, options: StartOptions = {}): Promise<void> {
-  const result = await runToExit(args, { ...options, timeoutMs: BOUND_MS });
-  t.equal(result.code, code, `exit ${code}`);
-  const lines = result.stderr.trim().split('\n');
-  t.equal(lines.length, 1, 'exactly one line on stderr');
-  t.match(lines[0], error);
-  t.notMatch(result.stderr, /\n\s+at /, 'no stack trace');
-}
+import { cleanEnv, refused, request, runToExit, startChaussette, type StartOptions } from './helpers.js';
 
 /** A fresh directory with a short path, so that socket paths of an exact length fit in it. */
 function shortDir(t: Test): string {

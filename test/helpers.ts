@@ -154,6 +154,25 @@ export async function serve(t: Test, args: string[], options: StartOptions = {})
   return running;
 }
 
+/** Far above the fraction of a second a refusal takes: a start that serves or hangs instead is killed at it, and fails. */
+export const REFUSAL_BOUND_MS = 10000;
+
+/** What every refused input ends with: exit `code`, one line on stderr matching `error`, no stack trace. */
+export function assertOneLineExit(t: Test, result: { code: number; stderr: string }, code: number, error: RegExp, exitMessage = `exit ${code}`): void {
+  t.equal(result.code, code, exitMessage);
+  const lines = result.stderr.trim().split('\n');
+  t.equal(lines.length, 1, 'exactly one line on stderr');
+  t.match(lines[0], error);
+  t.notMatch(result.stderr, /\n\s+at /, 'no stack trace');
+}
+
+/** Runs the CLI with `args`, which must be refused as assertOneLineExit() says, within REFUSAL_BOUND_MS. */
+export async function refused(t: Test, args: string[], code: number, error: RegExp, options: StartOptions = {}): Promise<void> {
+  const started = Date.now();
+  const result = await runToExit(args, { ...options, timeoutMs: REFUSAL_BOUND_MS });
+  assertOneLineExit(t, result, code, error, `exit ${code}, within ${REFUSAL_BOUND_MS} ms (${Date.now() - started} ms)`);
+}
+
 /** Runs the CLI to its exit and returns what it printed. */
 export async function runToExit(
   args: string[],

@@ -10,20 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openFileLimit } from '../src/fd-limit.js';
 import { makeCertificates } from './certificates.js';
-import { cleanEnv, CLI, runToExit, type StartOptions } from './helpers.js';
-
-/** Far above the fraction of a second a refusal takes; a hang is killed at it and fails. */
-const BOUND_MS = 10000;
-
-async function refused(t: Test, args: string[], code: number, error: RegExp, options: StartOptions = {}): Promise<void> {
-  const started = Date.now();
-  const result = await runToExit(args, { ...options, timeoutMs: BOUND_MS });
-  t.equal(result.code, code, `exit ${code}, within ${BOUND_MS} ms (${Date.now() - started} ms)`);
-  const lines = result.stderr.trim().split('\n');
-  t.equal(lines.length, 1, 'exactly one line on stderr');
-  t.match(lines[0], error);
-  t.notMatch(result.stderr, /\n\s+at /, 'no stack trace');
-}
+import { cleanEnv, CLI, refused, runToExit, type StartOptions } from './helpers.js';
 
 function fifoDir(t: Test): string {
   const dir = mkdtempSync(join(tmpdir(), 'chaussette-fifo-'));
