@@ -91,7 +91,7 @@ t.test('a second start uses the cache, and stack traces name the bundle where it
     t.equal(second.cacheLine, `Compile cache: ${dir} (module.enableCompileCache)`);
     const entries = filesUnder(dir);
     t.ok(entries.every((path) => path.startsWith(`v${process.versions.node}-${process.arch}-`)), `Node's layout: ${entries.join(', ')}`);
-    t.equal(entries.length, 2, 'the bundle and the app (CommonJS, loaded with import())');
+    t.equal(entries.length, 2, 'the bundle and the app (CommonJS, loaded with require())');
   } else {
     t.match(first.cacheLine, /^V8 code cache: \S+ none yet; a new one is written at exit$/);
     t.match(second.cacheLine, new RegExp(`^V8 code cache: ${dir}/chaussette-${process.version.replace(/\./g, '\\.')}-[0-9a-f]{8}\\.v8cache accepted$`));
