@@ -6,11 +6,11 @@ import { execFile } from 'node:child_process';
 import { copyFileSync, writeFileSync } from 'node:fs';
 import { connect as connectHttp2, type ClientHttp2Session } from 'node:http2';
 import { request as httpsRequest, Agent as HttpsAgent } from 'node:https';
-import type { TLSSocket } from 'node:tls';
+import { createSecureContext, type TLSSocket } from 'node:tls';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { makeCertificates, read } from './certificates.js';
-import { cleanEnv, FIXTURES, ROOT, runToExit, serve, waitForArrival, waitForLine } from './helpers.js';
+import { assertOneLineExit, cleanEnv, FIXTURES, ROOT, runToExit, serve, waitForArrival, waitForLine } from './helpers.js';
 
 // Fourteen cases of real TLS processes: about 25 s alone, over 100 s seen on a loaded 2-core machine.
 t.setTimeout(240_000);
@@ -186,6 +186,18 @@ t.test('an encrypted key opens with --keyfile-password (or its variable), and a 
   t.equal(wrong.code, 78);
   t.match(wrong.stderr, /^chaussette: ERR_TLS: .*the key is encrypted and the passphrase is wrong or missing/);
   t.equal(wrong.stderr.trim().split('\n').length, 1, 'one line');
+});
+
+t.test('a wrong passphrase that decrypts to garbage with valid padding is still called a wrong passphrase', async (t) => {
+  // About one encrypted key in 250 does this with a given wrong passphrase; this
+  // one does with "wrong" (its right one is "the right passphrase"), under every Node.
+  const keyfile = join(FIXTURES, 'tls', 'decodes-as-garbage.key');
+  const certfile = join(FIXTURES, 'tls', 'decodes-as-garbage.pem');
+  t.throws(() => createSecureContext({ key: read(keyfile), cert: read(certfile), passphrase: 'wrong' }), /DECODER routines::unsupported/, "OpenSSL's own words for it");
+  const wrong = await runToExit(['--backend', 'https', '--certfile', certfile, '--keyfile', keyfile, '--keyfile-password', 'wrong']);
+  assertOneLineExit(t, wrong, 78, /^chaussette: ERR_TLS: .*the key is encrypted and the passphrase is wrong or missing/);
+  const right = await serve(t, ['--backend', 'https', '--certfile', certfile, '--keyfile', keyfile, '--keyfile-password', 'the right passphrase']);
+  t.equal(await right.stop(), 0, 'the right passphrase opens it');
 });
 
 t.test('bad TLS settings: one line each, with a deliberate exit code', async (t) => {

@@ -52,15 +52,22 @@ export function readTlsFiles(files: TlsFiles): TlsMaterial {
   try {
     createSecureContext(material);
   } catch (error) {
-    throw errors.tlsMaterial(files.certfile, files.keyfile, explainTlsFailure(error), error);
+    throw errors.tlsMaterial(files.certfile, files.keyfile, explainTlsFailure(error, isEncryptedKey(material.key)), error);
   }
   return material;
 }
 
+/** A PEM key that needs a passphrase: PKCS#8's ENCRYPTED PRIVATE KEY, or the older Proc-Type header. */
+function isEncryptedKey(key: Buffer): boolean {
+  return /-----BEGIN ENCRYPTED PRIVATE KEY-----|^Proc-Type: 4,ENCRYPTED/m.test(key.toString('latin1'));
+}
+
 /** OpenSSL's reasons, in words that say which file or setting to fix. */
-function explainTlsFailure(error: unknown): string {
+function explainTlsFailure(error: unknown, encryptedKey: boolean): string {
   const text = describeError(error);
-  if (/bad decrypt|bad password|interrupted or cancelled|maybe wrong password/i.test(text)) {
+  // A wrong passphrase is usually "bad decrypt"; but about once in 250 keys the
+  // garbage it decrypts to ends in valid padding, and only decoding it fails.
+  if (/bad decrypt|bad password|interrupted or cancelled|maybe wrong password/i.test(text) || (encryptedKey && /DECODER routines::unsupported/i.test(text))) {
     return 'the key is encrypted and the passphrase is wrong or missing (--keyfile-password)';
   }
   if (/key values mismatch|KEY_VALUES_MISMATCH/i.test(text)) return 'the key does not belong to the certificate';
