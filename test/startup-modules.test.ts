@@ -1,8 +1,9 @@
 // What a plain HTTP service loads at startup: not TLS, HTTP/2 or worker
 // threads (~10 ms of Node internals on a cold start, kept out by
-// scripts/bundle.mjs), and they still load when a backend needs them; and a
-// CommonJS app is required, without starting Node's ESM loader (another
-// ~10 ms), as `node app.js` would run it. Read from process.moduleLoadList of the real command at its exit.
+// scripts/bundle.mjs), read from the real command's process.moduleLoadList
+// at its exit; they still load when a backend needs them. And a CommonJS app
+// is required, as `node app.js` would run it, not imported through Node's
+// ESM loader (another ~10 ms).
 
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
