@@ -34,6 +34,17 @@ function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs
 }
 
 /**
+ * The unit's journal once it holds `pattern`. journald reads a service's
+ * output on its own time: an answer, a unit state or an exit seen first does
+ * not mean the lines written before it are in the journal yet.
+ */
+const journalWith = (unit: string, pattern: RegExp, flags = '-o cat') =>
+  waitFor(`${String(pattern)} in the journal of ${unit}`, async () => {
+    const text = await sh(`journalctl --no-pager ${flags} -u ${unit}`);
+    return pattern.test(text) ? text : undefined;
+  });
+
+/**
  * Once systemd has taken READY=1: the unit's state then. A request answered
  * does not mean systemd has read the notification sent before it.
  */
@@ -204,7 +215,7 @@ t.test('--workers: systemctl reload under load replaces every worker; the main P
   const state = await show('chaussette@pool.service', 'MainPID', 'NRestarts');
   t.equal(state.MainPID, primary, 'the main process stayed: a reload, not a restart');
   t.equal(state.NRestarts, '0');
-  t.match(await sh('journalctl -u chaussette@pool.service --no-pager -o cat'), /Reloaded: 2 new workers serving/);
+  t.ok(await journalWith('chaussette@pool.service', /Reloaded: 2 new workers serving/));
 
   await sh('systemctl stop chaussette@pool.service');
   const stopped = await show('chaussette@pool.service', 'Result', 'ExecMainStatus');
@@ -260,7 +271,8 @@ t.test('a blocked event loop: the watchdog kills the process, a new one serves',
   t.not(blocked.code, 0, 'the blocked request never got its answer: the process was killed');
   t.ok(killedAfter < 6000, `killed ${killedAfter} ms after the loop blocked (WatchdogSec=2s)`);
   t.comment(`watchdog kill: ${killedAfter} ms from the blocking request to the connection dropping (WatchdogSec=2s)`);
-  const journal = await sh('journalctl --no-pager -u chaussette@wd.service');
+  // systemd logs the result once it has reaped the process, which may be after the connection dropped.
+  const journal = await journalWith('chaussette@wd.service', /Failed with result 'watchdog'/, '');
   t.match(journal, /Watchdog timeout \(limit 2s\)!/);
   t.match(journal, /Failed with result 'watchdog'/);
   const after = await waitFor('a new process', async () => {
@@ -283,7 +295,7 @@ t.test('--watchdog-probe: an app that stops answering its health path is restart
     return result.code === 0 && pid !== before ? pid : undefined;
   });
   t.not(after, before, `the event loop was free, yet the failing probe got ${before} replaced by ${after}`);
-  const journal = await sh('journalctl --no-pager -o cat -u chaussette@probe.service');
+  const journal = await journalWith('chaussette@probe.service', /Failed with result 'watchdog'/);
   t.match(journal, /Watchdog: not pinging, the probe failed \(\/health answered 503\)/);
   t.match(journal, /Failed with result 'watchdog'/);
   t.equal((await sh('curl -sS -o /dev/null -w "%{http_code}" --unix-socket /run/chaussette/probe.sock http://probe/health')).trim(), '200', 'the new process is healthy');
@@ -303,7 +315,7 @@ t.test('two sockets (TCP and unix) with FileDescriptorName=: served together, or
   // Two socket units for one service: systemd passes their fds in no set order (sd_listen_fds(3)).
   const both = (await show('duo.service', 'StatusText')).StatusText;
   t.match(both, /^Serving (127\.0\.0\.1:8081, unix:\/run\/duo-admin\.sock|unix:\/run\/duo-admin\.sock, 127\.0\.0\.1:8081) \(http\)/);
-  const journal = await sh('journalctl --no-pager -o cat -u duo.service');
+  const journal = await journalWith('duo.service', /Serving on fd [34] \(admin\)/);
   t.match(journal, /Serving on fd [34] \(web\) -> 127\.0\.0\.1:8081/);
   t.match(journal, /Serving on fd [34] \(admin\) -> unix:\/run\/duo-admin\.sock/);
 
@@ -330,7 +342,7 @@ t.test('Accept=yes: one instance per connection, each answering and exiting', as
   });
   t.equal(left, 'none', 'each instance exited when its connection closed');
   t.equal(Number((await show('perconn.socket', 'NAccepted')).NAccepted), 2);
-  const journal = await sh('journalctl --no-pager -o cat -t chaussette -u "perconn@*"');
+  const journal = await journalWith('"perconn@*"', /Serving on fd 3: one connection/, '-o cat -t chaussette');
   t.match(journal, /Serving on fd 3: one connection from 127\.0\.0\.1:\d+ to 127\.0\.0\.1:8082 \(Accept=yes\)/);
 });
 
@@ -348,7 +360,11 @@ t.test('priorities reach the journal: journalctl -p err shows a failed request a
     });
     t.match(errors, /^request failed: the app threw (worker=\d )?method=GET url=\/throw err="Error: sync failure in the app\\n {4}at faulty /m, `${name}: -p err shows the failure, its stack on its line`);
     t.notMatch(errors, /Serving on|Using http backend|Application is/, `${name}: -p err shows no info line`);
-    const info = await journal('info');
+    // With workers, the first one answers before the primary, seeing every worker ready, logs "Serving on".
+    const info = await waitFor(`${name}: the info lines in the journal`, async () => {
+      const text = await journal('info');
+      return /^Serving on /m.test(text) ? text : undefined;
+    });
     t.match(info, /^Serving on fd 3 \(http\) -> unix:\/run\/chaussette\/\w+\.sock$/m, `${name}: -p info has the info lines`);
     t.match(info, /^request failed: the app threw/m, `${name}: and the error`);
     t.notMatch(info, /^<\d>/m, `${name}: journald took every prefix as a priority`);
@@ -396,7 +412,7 @@ t.test('an instance configured by /etc/chaussette/NAME.conf alone; a bad one fai
   t.not(start.code, 0, 'the start fails');
   const state = await show('chaussette@badconf.service', 'ExecMainStatus', 'NRestarts');
   t.same(state, { ExecMainStatus: '78', NRestarts: '0' }, 'EX_CONFIG, and no restart loop');
-  const journal = await sh('journalctl --no-pager -o cat -u chaussette@badconf.service');
+  const journal = await journalWith('chaussette@badconf.service', /ERR_CONFIG/);
   t.match(journal, /chaussette: ERR_CONFIG: \/etc\/chaussette\/badconf\.conf line 2: unknown key "prot" \(hint: did you mean "port"\?/);
 });
 
@@ -410,7 +426,7 @@ t.test('readiness through both transports: the addon, and systemd-notify when th
   await machine.writeFile('/etc/chaussette/viaaddon.env', `CHAUSSETTE_APP=${APPS}/pid.mjs\n`);
   await sh('systemctl start chaussette@viaaddon.service');
   t.equal((await show('chaussette@viaaddon.service', 'ActiveState')).ActiveState, 'active', 'Type=notify start returned: READY=1 arrived');
-  t.match(await sh('journalctl --no-pager -o cat -u chaussette@viaaddon.service'), /through the sd-notify addon/);
+  t.ok(await journalWith('chaussette@viaaddon.service', /through the sd-notify addon/));
 
   // An install where the addon did not build: hide it; systemd-notify needs NotifyAccess=all.
   await machine.writeFile('/etc/chaussette/viahelper.env', `CHAUSSETTE_APP=${APPS}/pid.mjs\n`);
@@ -420,7 +436,7 @@ t.test('readiness through both transports: the addon, and systemd-notify when th
   const state = await show('chaussette@viahelper.service', 'ActiveState', 'StatusText');
   t.equal(state.ActiveState, 'active', 'READY=1 arrived through systemd-notify');
   t.match(state.StatusText, /^Serving unix:\/run\/chaussette\/viahelper\.sock \(http\)/);
-  const journal = await sh('journalctl --no-pager -o cat -u chaussette@viahelper.service');
+  const journal = await journalWith('chaussette@viahelper.service', /systemd takes its messages/);
   t.match(journal, /through \/usr\/bin\/systemd-notify, one process per message/);
   t.match(journal, /systemd takes its messages: chaussette@viahelper\.service has NotifyAccess=all/, 'as the unit said');
   // Not a wait for an event: proof that no watchdog restart comes in more than a WatchdogSec.
@@ -440,7 +456,7 @@ t.test('no addon for this Node under NotifyAccess=main: ERR_NOTIFY and exit 78 a
   t.not(start.code, 0, 'the start fails');
   const state = await show('chaussette@noaddon.service', 'ActiveState', 'Result', 'ExecMainStatus', 'NRestarts', 'NotifyAccess');
   t.same(state, { ActiveState: 'failed', Result: 'exit-code', ExecMainStatus: '78', NRestarts: '0', NotifyAccess: 'main' }, 'EX_CONFIG, no restart loop');
-  const journal = await sh('journalctl --no-pager -o cat -u chaussette@noaddon.service');
+  const journal = await journalWith('chaussette@noaddon.service', /ERR_NOTIFY/);
   const line = journal.split('\n').find((l) => l.includes('ERR_NOTIFY')) ?? '';
   t.match(line, /^chaussette: ERR_NOTIFY: NOTIFY_SOCKET is set but the sd-notify addon did not load \(no \/usr\/lib\/chaussette\/dist\/addons\/abi\d+\/sd_notify\.node for this Node\.js \(ABI \d+\); the sd-notify package: /);
   // As a DynamicUser, systemctl cannot ask D-Bus: unknown, which inside a service is no bet on systemd-notify.
@@ -452,7 +468,8 @@ t.test('no addon for this Node under NotifyAccess=main: ERR_NOTIFY and exit 78 a
   await sh('systemctl daemon-reload && systemctl reset-failed chaussette@noaddon.service');
   t.not((await machine.exec('systemctl start chaussette@noaddon.service')).code, 0, 'the start fails again');
   t.equal((await show('chaussette@noaddon.service', 'ExecMainStatus')).ExecMainStatus, '78');
-  const asked = await sh('journalctl --no-pager -o cat -u chaussette@noaddon.service | grep ERR_NOTIFY | tail -n 1');
+  const second = await journalWith('chaussette@noaddon.service', /has NotifyAccess=main: systemd would drop/);
+  const asked = second.split('\n').filter((l) => l.includes('ERR_NOTIFY')).at(-1) ?? '';
   t.match(asked, /\), and chaussette@noaddon\.service has NotifyAccess=main: systemd would drop/, 'as systemd answered');
   t.notMatch(journal, /Serving on/, 'it never served');
 });
