@@ -229,13 +229,11 @@ t.test('systemctl reload of a single process is a logged no-op, never a kill', a
   const before = (await show('chaussette@app.service', 'MainPID')).MainPID;
   await sh('systemctl reload chaussette@app.service');
   // ExecReload= only sends SIGHUP: wait until chaussette says it handled it.
-  await waitFor('the SIGHUP to be handled', async () =>
-    /Received SIGHUP: nothing reloaded/.test(await sh('journalctl -u chaussette@app.service --no-pager -o cat')) || undefined,
-  );
+  const journal = await journalWith('chaussette@app.service', /Received SIGHUP: nothing reloaded/);
   const after = await show('chaussette@app.service', 'MainPID', 'ActiveState');
   t.equal(after.ActiveState, 'active');
   t.equal(after.MainPID, before, 'the same process serves');
-  t.match(await sh('journalctl -u chaussette@app.service --no-pager -o cat'), /Received SIGHUP: nothing reloaded/);
+  t.match(journal, /Received SIGHUP: nothing reloaded/);
 });
 
 t.test('a drain longer than TimeoutStopSec= is extended honestly: the request in flight completes', async (t) => {
@@ -244,9 +242,7 @@ t.test('a drain longer than TimeoutStopSec= is extended honestly: the request in
   await sh('systemctl daemon-reload && systemctl start chaussette@long.socket');
   await sh('curl -sS --unix-socket /run/chaussette/long.sock "http://long/?ms=0"');
   const slow = machine.exec('curl -sS -i -m 20 --unix-socket /run/chaussette/long.sock "http://long/?ms=4500"', { timeoutMs: 30_000 });
-  await waitFor('the slow request to arrive', async () =>
-    /^arrived: \/\?ms=4500 /m.test(await sh('journalctl -u chaussette@long.service --no-pager -o cat')) || undefined,
-  );
+  await journalWith('chaussette@long.service', /^arrived: \/\?ms=4500 /m);
   const stopping = Date.now();
   await sh('systemctl stop chaussette@long.service', 30_000);
   const stoppedAfter = Date.now() - stopping;
